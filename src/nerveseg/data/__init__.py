@@ -1,0 +1,1 @@
+"""Data: formats (Kaggle, plain folders), RLE, synthetic scans, splits, caching, augmentation."""

@@ -1,0 +1,246 @@
+"""Decoding samples into arrays at one size, with every pixel-level check on the way.
+
+Each file is decoded exactly once, and that decode is where the pixel-level checks happen:
+unreadable files, masks of the wrong size, non-binary masks, and ``train_masks.csv`` rows that
+disagree with the mask file. All problems are collected and reported together.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image
+
+from nerveseg.data.images import read_image, read_mask
+from nerveseg.data.kaggle import TRAIN_MASKS_CSV
+from nerveseg.data.rle import RLEError, rle_decode
+from nerveseg.data.samples import Sample, warn_skipped
+from nerveseg.errors import DataError, NervesegError, Problem
+
+# Pillow releases the GIL while decoding and resizing, so two threads use both cores of a small
+# machine without the start-up and pickling cost of processes.
+_WORKERS = 2
+
+_LOAD_HINT = "Fix or replace the files listed, or skip bad samples (skip_bad=True) to use the rest."
+
+
+@dataclass
+class LoadedSet:
+    """Decoded samples, ready for training or prediction.
+
+    Attributes:
+        samples: the samples kept, in the same order as the arrays.
+        images: ``(N, h, w)`` uint8 scans.
+        masks: ``(N, h, w)`` uint8 in ``{0, 1}``, or None for an unlabelled set.
+        original_shapes: ``(H, W)`` of each file before resizing, to map predictions back.
+        problems: what was skipped (only ever non-empty with ``skip_bad=True``).
+    """
+
+    samples: list[Sample]
+    images: np.ndarray
+    masks: np.ndarray | None
+    original_shapes: list[tuple[int, int]]
+    problems: list[Problem] = field(default_factory=list)
+
+
+@dataclass
+class _Decoded:
+    """One sample after decoding: arrays, or the problems that stopped it."""
+
+    image: np.ndarray | None = None
+    mask: np.ndarray | None = None
+    shape: tuple[int, int] | None = None
+    problems: list[Problem] = field(default_factory=list)
+
+
+def load_set(
+    samples: Sequence[Sample],
+    size: tuple[int, int] | None,
+    *,
+    skip_bad: bool = False,
+    threshold_masks: bool = False,
+    progress: bool = False,
+) -> LoadedSet:
+    """Decode, check and resize every sample.
+
+    Args:
+        samples: from :func:`~nerveseg.data.samples.discover_labelled` (masks are loaded) or
+            :func:`~nerveseg.data.samples.discover_unlabelled` (``masks`` is None).
+        size: ``(h, w)`` to resize to, or None to keep the files' size (which must then be the
+            same for all). Scans use antialiased bilinear resizing; masks are area-averaged and
+            kept where at least half covered, so thin nerves neither vanish nor grow.
+        skip_bad: leave out samples with problems (listed in ``problems`` and one warning)
+            instead of raising.
+        threshold_masks: binarise non-binary (e.g. JPEG) masks at half range instead of refusing.
+        progress: show a tqdm progress bar when tqdm is installed.
+
+    Raises:
+        DataError: listing every problem, unless ``skip_bad``; always when nothing is usable.
+    """
+    samples = list(samples)
+    if not samples:
+        raise NervesegError("no samples to load: the data folder yielded none")
+    if size is not None and (len(size) != 2 or min(size) < 1):
+        raise ValueError(f"size must be (height, width) with positive values, got {size}")
+    labelled = any(sample.labelled for sample in samples)
+
+    def decode(sample: Sample) -> _Decoded:
+        return _decode(sample, size, labelled=labelled, threshold=threshold_masks)
+
+    with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
+        decoded = list(_with_progress(pool.map(decode, samples), len(samples), progress))
+
+    problems = [problem for item in decoded for problem in item.problems]
+    keep = [i for i, item in enumerate(decoded) if not item.problems]
+    if size is None:
+        keep, odd = _common_shape(samples, decoded, keep)
+        problems += odd
+    if problems and not skip_bad:
+        raise DataError(problems, _LOAD_HINT)
+    if not keep:
+        raise DataError(problems, "No usable sample is left. " + _LOAD_HINT)
+    if problems:
+        warn_skipped(problems, "loading images")
+    return LoadedSet(
+        samples=[samples[i] for i in keep],
+        original_shapes=[decoded[i].shape for i in keep],
+        images=_stack_and_release(decoded, keep, "image"),
+        masks=_stack_and_release(decoded, keep, "mask") if labelled else None,
+        problems=problems,
+    )
+
+
+def read_full_mask(
+    sample: Sample, shape: tuple[int, int], *, threshold: bool = False
+) -> np.ndarray:
+    """The sample's ``(H, W)`` bool mask at the original resolution, from its file or RLE.
+
+    Used for full-resolution evaluation, where the competition scores.
+
+    Raises:
+        DataError: the mask is missing, unreadable, not ``shape``, or disagrees with the CSV.
+    """
+    return _full_mask(sample, tuple(shape), threshold=threshold)
+
+
+def _decode(
+    sample: Sample, size: tuple[int, int] | None, *, labelled: bool, threshold: bool
+) -> _Decoded:
+    """Read one sample; problems are returned, not raised, so one bad file stops nothing."""
+    try:
+        image = read_image(sample.image_path)
+        mask = _full_mask(sample, image.shape, threshold=threshold) if labelled else None
+    except DataError as exc:
+        return _Decoded(problems=exc.problems)
+    return _Decoded(
+        image=_resize_image(image, size),
+        mask=None if mask is None else _resize_mask(mask, size),
+        shape=image.shape,
+    )
+
+
+def _full_mask(sample: Sample, shape: tuple[int, int], *, threshold: bool) -> np.ndarray:
+    """Mask from the file, the CSV row, or both after checking that they agree."""
+    if not sample.labelled:
+        raise DataError([Problem(sample.image_path, "has no mask, but the set is labelled")])
+    from_file = None
+    if sample.mask_path is not None:
+        from_file = read_mask(sample.mask_path, threshold=threshold)
+        if from_file.shape != shape:
+            reason = (
+                f"mask is {_wxh(from_file.shape)} but its image is {_wxh(shape)}; "
+                "masks must match their image's size"
+            )
+            raise DataError([Problem(sample.mask_path, reason)])
+    if sample.mask_rle is None:
+        return from_file
+    from_rle = _rle_mask(sample, shape)
+    if from_file is not None and not np.array_equal(from_file, from_rle):
+        differ = int(np.count_nonzero(from_file != from_rle))
+        reason = (
+            f"disagrees with the {TRAIN_MASKS_CSV} row for {sample.name} ({differ} pixels "
+            "differ); one of them is wrong: fix or remove the mask file or the row"
+        )
+        raise DataError([Problem(sample.mask_path, reason)])
+    return from_rle
+
+
+def _rle_mask(sample: Sample, shape: tuple[int, int]) -> np.ndarray:
+    """Decode the sample's CSV row at its image's size (580x420 for Kaggle frames).
+
+    Run-length codes only mean something for a given frame size; decoding at the image's own
+    size lets a Kaggle-layout set of another size (such as a small synthetic one) carry a CSV too.
+    """
+    try:
+        return rle_decode(sample.mask_rle, shape)
+    except RLEError as exc:
+        reason = f"its {TRAIN_MASKS_CSV} row does not fit this {_wxh(shape)} image: {exc}"
+        raise DataError([Problem(sample.image_path, reason)]) from None
+
+
+def _resize_image(image: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
+    """Bilinear resize; Pillow widens the filter when shrinking, which antialiases."""
+    if size is None or image.shape == tuple(size):
+        return image
+    height, width = size
+    return np.asarray(Image.fromarray(image).resize((width, height), Image.Resampling.BILINEAR))
+
+
+def _resize_mask(mask: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
+    """Area-average the mask then keep pixels at least half covered: ``{0, 1}`` uint8."""
+    if size is None or mask.shape == tuple(size):
+        return mask.astype(np.uint8)
+    height, width = size
+    cover = Image.fromarray(mask.astype(np.float32)).resize((width, height), Image.Resampling.BOX)
+    return (np.asarray(cover) >= 0.5).astype(np.uint8)
+
+
+def _stack_and_release(decoded: list[_Decoded], keep: list[int], attr: str) -> np.ndarray:
+    """Copy each kept array into one block, dropping it as we go to avoid holding two copies."""
+    first = getattr(decoded[keep[0]], attr)
+    block = np.empty((len(keep), *first.shape), dtype=first.dtype)
+    for row, i in enumerate(keep):
+        block[row] = getattr(decoded[i], attr)
+        setattr(decoded[i], attr, None)
+    return block
+
+
+def _common_shape(
+    samples: list[Sample], decoded: list[_Decoded], keep: list[int]
+) -> tuple[list[int], list[Problem]]:
+    """Without resizing, arrays stack only if all sizes agree: the odd ones out are problems."""
+    counts = Counter(decoded[i].shape for i in keep)
+    if len(counts) <= 1:
+        return keep, []
+    common = counts.most_common(1)[0][0]
+    odd = [
+        Problem(
+            samples[i].image_path,
+            f"is {_wxh(decoded[i].shape)} but most images are {_wxh(common)}; "
+            "give a size to resize to, or make all images one size",
+        )
+        for i in keep
+        if decoded[i].shape != common
+    ]
+    return [i for i in keep if decoded[i].shape == common], odd
+
+
+def _with_progress(items: Iterable, total: int, enabled: bool) -> Iterator:
+    """Wrap ``items`` in a tqdm bar when asked and available; tqdm is optional."""
+    if enabled:
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:
+            pass
+        else:
+            return iter(tqdm(items, total=total, desc="loading", unit="image"))
+    return iter(items)
+
+
+def _wxh(shape: tuple[int, ...]) -> str:
+    """``(H, W)`` -> ``"WxH"``, the way image sizes are usually written."""
+    return f"{shape[1]}x{shape[0]}"

@@ -1,0 +1,47 @@
+"""Writing files so that an interrupted write never leaves a half-done file behind.
+
+Everything nerveseg writes for a user (masks, CSVs, JSON, checkpoints) goes through a temporary
+file in the same folder, renamed into place only when complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+
+@contextmanager
+def atomic_path(target: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; rename it onto ``target`` only on success."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def atomic_write(target: Path, writer: Callable[[IO[str]], None]) -> None:
+    """Write a text file through ``writer(handle)`` atomically."""
+    with atomic_path(target) as tmp, open(tmp, "w", newline="", encoding="utf-8") as handle:
+        writer(handle)
+
+
+def write_text(target: Path, text: str) -> None:
+    """Write ``text`` to ``target`` atomically."""
+    atomic_write(target, lambda handle: handle.write(text))
+
+
+def write_json(target: Path, data: Any) -> None:
+    """Write ``data`` as indented JSON atomically."""
+    write_text(target, json.dumps(data, indent=2, sort_keys=False) + "\n")
