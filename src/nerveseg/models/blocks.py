@@ -1,0 +1,51 @@
+"""Building blocks shared by the SegNet family."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def scaled(channels: int, width: float) -> int:
+    """Channel count after the width multiplier (at least 4, so slim variants stay trainable)."""
+    return max(4, round(channels * width))
+
+
+class ConvBNReLU(nn.Sequential):
+    """3x3 (or ``kernel``) convolution, batch norm, ReLU: the unit every SegNet stage repeats."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel: int = 3) -> None:
+        super().__init__(
+            nn.Conv2d(in_channels, out_channels, kernel, padding=kernel // 2, bias=True),
+            nn.BatchNorm2d(out_channels),
+            nn.ReLU(inplace=True),
+        )
+
+
+def max_unpool(x: torch.Tensor, indices: torch.Tensor, size: torch.Size) -> torch.Tensor:
+    """Place each value of ``x`` at the position its max-pooling indices point to; zeros elsewhere.
+
+    The same result as ``nn.MaxUnpool2d``, written as a scatter into a zero tensor because the
+    ONNX exporter cannot export ``MaxUnpool2d`` but exports ``scatter`` fine (see NOTES).
+
+    Args:
+        x: ``(N, C, h, w)`` pooled (and decoded) features.
+        indices: ``(N, C, h, w)`` flat indices into each ``H*W`` plane, from ``max_pool2d``.
+        size: the ``(N, C, H, W)`` shape before pooling.
+    """
+    n, c, height, width = size
+    flat = x.new_zeros((n, c, height * width))
+    flat = flat.scatter(2, indices.flatten(2), x.flatten(2))
+    return flat.view(n, c, height, width)
+
+
+def check_divisible(x: torch.Tensor, divisor: int, model_name: str) -> None:
+    """Raise a helpful error when the input size does not survive the model's poolings."""
+    height, width = x.shape[-2:]
+    if height % divisor or width % divisor:
+        padded_h = -(-height // divisor) * divisor
+        padded_w = -(-width // divisor) * divisor
+        raise ValueError(
+            f"{model_name} needs height and width divisible by {divisor}; got {height}x{width}. "
+            f"Pad or resize to {padded_h}x{padded_w} (e.g. data.image_size=[{padded_h}, {padded_w}])."
+        )
