@@ -1,0 +1,218 @@
+"""The LightningModule and DataModule: thin wrappers that let Lightning run the loop.
+
+The module holds the model, the loss, the validation metrics and the optimizer; the data module
+serves frames that were decoded and resized once (uint8 tensors in memory). Conversion to float,
+augmentation and normalisation happen after the batch reaches its device, so a GPU does that
+work itself and never waits on CPU workers.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import lightning as L
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, Sampler
+from torchmetrics import MeanMetric
+
+from nerveseg.config import OptimConfig
+from nerveseg.data.augment import augment_batch
+from nerveseg.metrics import dice
+from nerveseg.postprocess import probabilities_to_masks
+
+
+class CachedFrames(Dataset):
+    """Frames already in memory as ``(N, 1, H, W)`` uint8 images and masks; fetched a batch at a time."""
+
+    def __init__(self, images: torch.Tensor, masks: torch.Tensor) -> None:
+        self.images, self.masks = images, masks
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.images[index], self.masks[index]
+
+    def __getitems__(self, indices: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        index = torch.as_tensor(indices)
+        return self.images[index], self.masks[index]
+
+
+def _already_batched(batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    return batch
+
+
+class EpochShuffle(Sampler[int]):
+    """A shuffle that depends only on (seed, epoch), so a resumed run sees the same order.
+
+    Lightning calls ``set_epoch`` at the start of every epoch.
+    """
+
+    def __init__(self, size: int, seed: int) -> None:
+        self.size, self.seed, self.epoch = size, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __iter__(self):
+        generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        return iter(torch.randperm(self.size, generator=generator).tolist())
+
+
+class FramesDataModule(L.LightningDataModule):
+    """Training and validation frames from memory."""
+
+    def __init__(self, train: CachedFrames, val: CachedFrames, batch_size: int, seed: int) -> None:
+        super().__init__()
+        self.train_set, self.val_set = train, val
+        self.batch_size, self.seed = batch_size, seed
+
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(
+            self.train_set,
+            batch_size=self.batch_size,
+            sampler=EpochShuffle(len(self.train_set), self.seed),
+            collate_fn=_already_batched,
+        )
+
+    def val_dataloader(self) -> DataLoader:
+        return DataLoader(
+            self.val_set, batch_size=self.batch_size * 2, shuffle=False, collate_fn=_already_batched
+        )
+
+
+class SegmentationModule(L.LightningModule):
+    """Model + loss + competition metrics + Adam.
+
+    Args:
+        model: any registered network (logits out).
+        loss: maps ``(logits, target)`` to a scalar.
+        optim: learning rate and schedule.
+        mean, std: normalisation of [0, 1] intensities, from the training set.
+        augmentation: a kornia pipeline or None.
+        threshold, min_area: post-processing used for the validation score (min_area in
+            pixels at the training size).
+        seed: reseeds augmentation each epoch so a resumed run repeats it exactly.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        loss: nn.Module,
+        optim: OptimConfig,
+        mean: float,
+        std: float,
+        augmentation: nn.Module | None = None,
+        threshold: float = 0.5,
+        min_area: int = 0,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.model, self.loss, self.optim = model, loss, optim
+        self.mean, self.std = mean, std
+        self.augmentation = augmentation
+        self.threshold, self.min_area, self.seed = threshold, min_area, seed
+        self.val_loss = MeanMetric()
+        self.val_score = MeanMetric()
+        self.val_dice_nerve = MeanMetric()
+        self.val_false_detection = MeanMetric()
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.model(images)
+
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        images, masks = batch
+        images = images.float() / 255.0
+        masks = masks.float()
+        if self.trainer is not None and self.trainer.training:
+            images, masks = augment_batch(self.augmentation, images, masks)
+        return (images - self.mean) / self.std, masks
+
+    def on_train_epoch_start(self) -> None:
+        torch.manual_seed(self.seed * 100_003 + self.current_epoch)
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        images, masks = batch
+        loss = self.loss(self(images), masks)
+        self.log(
+            "train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(images)
+        )
+        return loss
+
+    def on_train_epoch_end(self) -> None:
+        self.log("train/lr", self.trainer.optimizers[0].param_groups[0]["lr"])
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        images, masks = batch
+        logits = self(images)
+        self.val_loss.update(self.loss(logits, masks), weight=len(images))
+        predicted = probabilities_to_masks(
+            torch.sigmoid(logits[:, 0]), self.threshold, self.min_area
+        )
+        truth = masks[:, 0] > 0.5
+        per_image = dice(predicted, truth).float()
+        self.val_score.update(per_image)
+        has_nerve = truth.flatten(1).any(1)
+        if has_nerve.any():
+            self.val_dice_nerve.update(per_image[has_nerve])
+        if (~has_nerve).any():
+            detected = predicted.flatten(1).any(1)[~has_nerve].float()
+            self.val_false_detection.update(detected)
+
+    def on_validation_epoch_end(self) -> None:
+        for name, metric in (
+            ("val/loss", self.val_loss),
+            ("val/score", self.val_score),
+            ("val/dice_nerve", self.val_dice_nerve),
+            ("val/false_detection_rate", self.val_false_detection),
+        ):
+            if metric.update_count:
+                self.log(name, metric.compute(), prog_bar=name in ("val/score", "val/dice_nerve"))
+            metric.reset()
+
+    def configure_optimizers(self):
+        optimizer = torch.optim.Adam(
+            self.model.parameters(), lr=self.optim.lr, weight_decay=self.optim.weight_decay
+        )
+        if self.optim.scheduler == "plateau":
+            scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+                optimizer,
+                mode="max",
+                factor=self.optim.plateau_factor,
+                patience=self.optim.plateau_patience,
+            )
+            return {
+                "optimizer": optimizer,
+                "lr_scheduler": {"scheduler": scheduler, "monitor": "val/score"},
+            }
+        if self.optim.scheduler == "cosine":
+            epochs = max(1, self.trainer.max_epochs or 1)
+            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+            return {"optimizer": optimizer, "lr_scheduler": scheduler}
+        return optimizer
+
+
+class ThroughputMeter(L.Callback):
+    """Logs training images per second: fetch, augmentation, forward, backward and step; not validation.
+
+    The clock runs from one batch's end to the next, so validation (which starts after the last
+    batch of the epoch) is never counted.
+    """
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._last, self._seconds, self._images = time.perf_counter(), 0.0, 0
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        now = time.perf_counter()
+        self._seconds += now - self._last
+        self._last = now
+        self._images += len(batch[0])
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self._seconds > 0 and self._images:
+            pl_module.log("train/images_per_s", self._images / self._seconds)
