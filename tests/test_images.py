@@ -206,3 +206,16 @@ def test_write_mask_png_accepts_zero_one_and_refuses_3d(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         write_mask_png(tmp_path / "bad.png", np.zeros((2, 2, 3)))
     assert not (tmp_path / "bad.png").exists()
+
+
+def test_written_files_get_ordinary_permissions(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    from nerveseg.files import write_text
+
+    write_text(tmp_path / "a.txt", "x")
+    mode = stat.S_IMODE(os.stat(tmp_path / "a.txt").st_mode)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert mode == 0o666 & ~umask
