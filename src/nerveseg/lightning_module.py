@@ -130,11 +130,18 @@ class SegmentationModule(L.LightningModule):
         images = images.float() / 255.0
         masks = masks.float()
         if self.trainer is not None and self.trainer.training:
+            # Augmentation draws depend only on (seed, step): a resumed run repeats them exactly,
+            # whatever order Lightning's hooks run in after a restore.
+            torch.manual_seed(self.seed * 100_003 + self.global_step)
             images, masks = augment_batch(self.augmentation, images, masks)
         return (images - self.mean) / self.std, masks
 
     def on_train_epoch_start(self) -> None:
-        torch.manual_seed(self.seed * 100_003 + self.current_epoch)
+        # The data order depends only on (seed, epoch), so a resumed run sees what the
+        # uninterrupted run would have seen. Set it from the restored epoch explicitly.
+        sampler = getattr(self.trainer.train_dataloader, "sampler", None)
+        if callable(getattr(sampler, "set_epoch", None)):
+            sampler.set_epoch(self.current_epoch)
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         images, masks = batch
@@ -180,15 +187,17 @@ class SegmentationModule(L.LightningModule):
             self.model.parameters(), lr=self.optim.lr, weight_decay=self.optim.weight_decay
         )
         if self.optim.scheduler == "plateau":
+            # On the validation loss, not the score: the score sits at the all-empty level
+            # for the first epochs while the loss already shows progress.
             scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
                 optimizer,
-                mode="max",
+                mode="min",
                 factor=self.optim.plateau_factor,
                 patience=self.optim.plateau_patience,
             )
             return {
                 "optimizer": optimizer,
-                "lr_scheduler": {"scheduler": scheduler, "monitor": "val/score"},
+                "lr_scheduler": {"scheduler": scheduler, "monitor": "val/loss"},
             }
         if self.optim.scheduler == "cosine":
             epochs = max(1, self.trainer.max_epochs or 1)

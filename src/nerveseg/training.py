@@ -188,16 +188,26 @@ def _make_trainer(
     config: RunConfig, run: Path, extra_callbacks: Sequence[L.Callback]
 ) -> tuple[L.Trainer, ModelCheckpoint]:
     train_cfg = config.train
+    # Two checkpoints: the best by validation score (what model.pt is made from), and the
+    # latest every epoch for --resume. ModelCheckpoint's save_last only refreshes last.ckpt when
+    # the monitored score improves, which would resume from a stale epoch.
     checkpoint = ModelCheckpoint(
         dirpath=run / runs.CHECKPOINTS,
         filename="best",
         monitor="val/score",
         mode="max",
-        save_last=True,
+        enable_version_counter=False,
+    )
+    latest = ModelCheckpoint(
+        dirpath=run / runs.CHECKPOINTS,
+        filename=runs.LAST_CHECKPOINT.removesuffix(".ckpt"),
+        monitor=None,
+        save_top_k=1,
         enable_version_counter=False,
     )
     callbacks = [
         checkpoint,
+        latest,
         EarlyStopping(monitor="val/score", mode="max", patience=train_cfg.patience),
         ThroughputMeter(),
         *extra_callbacks,

@@ -1,0 +1,168 @@
+"""End-to-end runs of ``nerveseg`` on the tiny synthetic set, in process."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from nerveseg.checkpoint import load_model
+from nerveseg.cli import main
+
+SMOKE = ["--preset", "smoke"]
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.fixture(scope="module")
+def trained_run(tiny_data, tmp_path_factory) -> Path:
+    run = tmp_path_factory.mktemp("runs") / "smoke"
+    assert main(["train", "--data", str(tiny_data), "--run", str(run), *SMOKE]) == 0
+    return run
+
+
+def test_train_writes_a_complete_run_folder(trained_run):
+    for name in ["config.yaml", "split.json", "metrics.csv", "model.pt", "summary.json"]:
+        assert (trained_run / name).is_file(), name
+    assert (trained_run / "checkpoints" / "last.ckpt").is_file()
+    summary = json.loads((trained_run / "summary.json").read_text())
+    assert summary["epochs_trained"] == 2
+    rows = read_csv(trained_run / "metrics.csv")
+    assert [int(r["epoch"]) for r in rows] == [0, 1]
+    assert {"train/loss", "val/score", "val/dice_nerve", "train/lr"} <= set(rows[0])
+
+
+def test_split_is_by_subject(trained_run):
+    split = json.loads((trained_run / "split.json").read_text())
+    train_subjects = {n.split("_")[0] for n in split["train"]}
+    val_subjects = {n.split("_")[0] for n in split["val"]}
+    assert train_subjects and val_subjects and train_subjects.isdisjoint(val_subjects)
+
+
+def test_model_file_is_self_describing_and_loads_weights_only(trained_run):
+    model, info = load_model(trained_run / "model.pt")
+    assert info.model_name == "segnet" and info.image_size == (64, 96)
+    assert info.config["train"]["epochs"] == 2
+    with torch.no_grad():
+        assert model(torch.zeros(1, 1, 64, 96)).shape == (1, 1, 64, 96)
+
+
+def test_finished_run_is_never_overwritten_silently(trained_run, tiny_data, capsys):
+    before = (trained_run / "model.pt").read_bytes()
+    code = main(["train", "--data", str(tiny_data), "--run", str(trained_run), *SMOKE])
+    assert code == 2
+    assert "finished run" in capsys.readouterr().err
+    assert (trained_run / "model.pt").read_bytes() == before
+
+
+def test_evaluate_scores_at_full_resolution(trained_run, capsys):
+    assert main(["evaluate", "--run", str(trained_run)]) == 0
+    result = json.loads((trained_run / "evaluation.json").read_text())
+    split = json.loads((trained_run / "split.json").read_text())
+    assert result["images"] == len(split["val"])
+    assert 0.0 <= result["score"] <= 1.0
+    assert 0.0 <= result["all_empty_score"] <= 1.0
+    rows = read_csv(trained_run / "per_image.csv")
+    assert len(rows) == len(split["val"])
+
+
+def test_predict_writes_masks_and_submission(trained_run, tiny_data, tmp_path):
+    out = tmp_path / "pred"
+    assert (
+        main(
+            [
+                "predict",
+                "--run",
+                str(trained_run),
+                "--input",
+                str(tiny_data / "test"),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    rows = read_csv(out / "submission.csv")
+    assert [r["img"] for r in rows] == ["1", "2", "3", "4"]
+    assert len(list((out / "masks").glob("*_mask.png"))) == 4
+    # A second prediction into the same folder is refused, then allowed with --overwrite.
+    args = [
+        "predict",
+        "--run",
+        str(trained_run),
+        "--input",
+        str(tiny_data / "test"),
+        "--out",
+        str(out),
+    ]
+    assert main(args) == 2
+    assert main([*args, "--overwrite"]) == 0
+
+
+def test_resume_repeats_the_uninterrupted_run_exactly(tiny_data, tmp_path, monkeypatch):
+    """Stop after epoch 1 of 3, resume, and land on the same weights as a straight run."""
+    import lightning as L
+
+    from nerveseg.config import load_config
+    from nerveseg.training import train
+
+    config = load_config("smoke", ["train.epochs=3", f"data.root={tiny_data}"])
+    straight = tmp_path / "straight"
+    train(config, straight)
+
+    class StopAfterFirstEpoch(L.Callback):
+        def on_train_epoch_start(self, trainer, pl_module):
+            if trainer.current_epoch == 1:
+                raise KeyboardInterrupt
+
+    interrupted = tmp_path / "interrupted"
+    result = train(config, interrupted, callbacks=[StopAfterFirstEpoch()])
+    assert result.interrupted and not (interrupted / "summary.json").exists()
+    train(config, interrupted, resume=True)
+
+    a = torch.load(straight / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    b = torch.load(interrupted / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], msg=key)
+    rows = read_csv(interrupted / "metrics.csv")
+    assert [int(r["epoch"]) for r in rows] == [0, 1, 2]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["train", "--data", "/nonexistent/folder", *SMOKE], "/nonexistent/folder"),
+        (["train", "--set", "train.epochz=1", *SMOKE], "unknown key 'epochz'"),
+        (["train", "--preset", "nope"], "unknown preset 'nope'"),
+        (["evaluate", "--run", "/nonexistent/run"], "no model.pt"),
+        (["predict", "--input", "x", "--out", "y"], "exactly one of --run"),
+        (["train", "--resume"], "--resume needs --run"),
+    ],
+)
+def test_bad_requests_give_one_clear_message(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_corrupt_image_is_named(tiny_data, tmp_path, capsys):
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_data, data)
+    victim = sorted((data / "train").glob("2_*[0-9].tif"))[0]
+    victim.write_bytes(b"not a tiff")
+    assert main(["train", "--data", str(data), "--run", str(tmp_path / "run"), *SMOKE]) == 2
+    assert victim.name in capsys.readouterr().err
+    code = main(
+        ["train", "--data", str(data), "--run", str(tmp_path / "run2"), "--skip-bad", *SMOKE]
+    )
+    assert code == 0
