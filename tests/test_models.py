@@ -75,3 +75,11 @@ def test_unknown_model_lists_valid_names():
 def test_bad_model_argument_is_a_config_error():
     with pytest.raises(ConfigError, match="segnet"):
         build_model("segnet", depth=3)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_untrained_model_predicts_the_foreground_prior(name):
+    model = build_model(name, **SLIM).eval()
+    with torch.no_grad():
+        probability = torch.sigmoid(model(torch.zeros(1, 1, 64, 64))).mean().item()
+    assert probability < 0.2  # starts near "no nerve", not at 0.5

@@ -17,7 +17,13 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from nerveseg.models.blocks import ConvBNReLU, check_divisible, max_unpool, scaled
+from nerveseg.models.blocks import (
+    ConvBNReLU,
+    check_divisible,
+    init_output_bias,
+    max_unpool,
+    scaled,
+)
 
 # VGG16's five stages: (channels, convolutions).
 VGG16_STAGES: tuple[tuple[int, int], ...] = ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3))
@@ -46,6 +52,8 @@ class SegNet(nn.Module):
         out_channels: logits per pixel (1 for nerve / background).
         width: multiplies every channel count; 0.25 gives a 1.8 M-parameter real-time variant.
         stages: the (channels, convolutions) of each encoder stage; VGG16's by default.
+        output_prior: the foreground probability the untrained model predicts (see
+            :func:`~nerveseg.models.blocks.init_output_bias`).
     """
 
     size_divisor = 32
@@ -56,6 +64,7 @@ class SegNet(nn.Module):
         out_channels: int = 1,
         width: float = 1.0,
         stages: tuple[tuple[int, int], ...] = VGG16_STAGES,
+        output_prior: float = 0.01,
     ) -> None:
         super().__init__()
         channels = [scaled(c, width) for c, _ in stages]
@@ -74,6 +83,7 @@ class SegNet(nn.Module):
             for c, o, n in zip(channels, outputs, convs_per_decoder, strict=True)
         )
         self.classifier = nn.Conv2d(channels[0], out_channels, 3, padding=1)
+        init_output_bias(self.classifier, output_prior)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_divisible(x, self.size_divisor, type(self).__name__)
