@@ -76,7 +76,7 @@ class LossConfig:
 class OptimConfig:
     """Adam with a learning-rate schedule driven by the validation score."""
 
-    lr: float = 1e-3
+    lr: float = 5e-4
     weight_decay: float = 0.0
     scheduler: str = "plateau"  # plateau | cosine | none
     plateau_patience: int = 3
