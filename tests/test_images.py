@@ -219,3 +219,12 @@ def test_written_files_get_ordinary_permissions(tmp_path: Path) -> None:
     umask = os.umask(0)
     os.umask(umask)
     assert mode == 0o666 & ~umask
+
+
+def test_json_writes_undefined_averages_as_null(tmp_path: Path) -> None:
+    import json
+
+    from nerveseg.files import write_json
+
+    write_json(tmp_path / "a.json", {"score": float("nan"), "rows": [1.0, float("nan")]})
+    assert json.loads((tmp_path / "a.json").read_text()) == {"score": None, "rows": [1.0, None]}

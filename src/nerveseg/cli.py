@@ -18,6 +18,7 @@ from pathlib import Path
 from nerveseg import __version__
 from nerveseg.config import load_config, preset_names
 from nerveseg.errors import NervesegError
+from nerveseg.files import nan_to_none
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -166,7 +167,7 @@ def _run_train(args: argparse.Namespace) -> int:
     if result.interrupted:
         print(f"training interrupted; continue with: nerveseg train --run {run} --resume")
         return 130
-    print(json.dumps(result.__dict__, indent=2))
+    print(json.dumps(nan_to_none(result.__dict__), indent=2))
     print(f"run folder: {run} (model.pt, metrics.csv, checkpoints/, summary.json)")
     return 0
 
@@ -195,7 +196,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     evaluation = evaluate_run(
         args.run, args.data, split=split, batch_size=args.batch_size, device=args.device
     )
-    print(json.dumps(evaluation.as_dict(), indent=2))
+    print(json.dumps(nan_to_none(evaluation.as_dict()), indent=2))
     return 0
 
 

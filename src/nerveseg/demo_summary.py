@@ -7,6 +7,10 @@ import sys
 from pathlib import Path
 
 
+def _number(value: float | None, digits: int = 3) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
 def summarize_demo(demo: Path) -> str:
     """A short human summary of a demo folder made by ``make demo``."""
     run = demo / "run"
@@ -22,13 +26,14 @@ def summarize_demo(demo: Path) -> str:
         "",
         f"  validation frames   {evaluation['images']} ({evaluation['nerve_images']} with a nerve), "
         "scored at full resolution",
-        f"  competition score   {evaluation['score']:.3f}  (all-empty prediction: "
-        f"{evaluation['all_empty_score']:.3f}; {'beaten' if beats else 'NOT beaten'})",
-        f"  Dice, nerve frames  {evaluation['dice_nerve']:.3f}",
-        f"  IoU / pixel acc.    {evaluation['jaccard']:.3f} / {evaluation['pixel_accuracy']:.4f}",
-        f"  false detections    {evaluation['false_detection_rate']:.3f} of empty frames",
+        f"  competition score   {_number(evaluation['score'])}  (all-empty prediction: "
+        f"{_number(evaluation['all_empty_score'])}; {'beaten' if beats else 'NOT beaten'})",
+        f"  Dice, nerve frames  {_number(evaluation['dice_nerve'])}",
+        f"  IoU / pixel acc.    {_number(evaluation['jaccard'])} / "
+        f"{_number(evaluation['pixel_accuracy'], 4)}",
+        f"  false detections    {_number(evaluation['false_detection_rate'])} of empty frames",
         f"  training            {summary['epochs_trained']} epochs, best at epoch "
-        f"{summary['best_epoch']}, {summary['train_images_per_s']:.1f} images/s, "
+        f"{summary['best_epoch']}, {_number(summary['train_images_per_s'], 1)} images/s, "
         f"{summary['seconds']:.0f} s",
     ]
     return "\n".join(lines)

@@ -7,6 +7,7 @@ file in the same folder, renamed into place only when complete.
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -54,5 +55,18 @@ def write_text(target: Path, text: str) -> None:
 
 
 def write_json(target: Path, data: Any) -> None:
-    """Write ``data`` as indented JSON atomically."""
-    write_text(target, json.dumps(data, indent=2, sort_keys=False) + "\n")
+    """Write ``data`` as indented JSON atomically; NaN (an undefined average) becomes null.
+
+    Python's json writes NaN, which strict JSON readers (browsers, jq) reject.
+    """
+    write_text(target, json.dumps(nan_to_none(data), indent=2, allow_nan=False) + "\n")
+
+
+def nan_to_none(value: Any) -> Any:
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: nan_to_none(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [nan_to_none(v) for v in value]
+    return value

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import lightning as L
 import torch
+from lightning.pytorch.callbacks import TQDMProgressBar
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 from torchmetrics import MeanMetric
@@ -225,3 +226,12 @@ class ThroughputMeter(L.Callback):
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self._seconds > 0 and self._images:
             pl_module.log("train/images_per_s", self._images / self._seconds)
+
+
+class RunProgressBar(TQDMProgressBar):
+    """Lightning's bar without ``v_num``: the log folder's name means nothing to a user here."""
+
+    def get_metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict:
+        metrics = super().get_metrics(trainer, pl_module)
+        metrics.pop("v_num", None)
+        return metrics

@@ -32,6 +32,7 @@ from nerveseg.files import write_json
 from nerveseg.lightning_module import (
     CachedFrames,
     FramesDataModule,
+    RunProgressBar,
     SegmentationModule,
     ThroughputMeter,
 )
@@ -212,6 +213,8 @@ def _make_trainer(
         ThroughputMeter(),
         *extra_callbacks,
     ]
+    if train_cfg.progress_bar:
+        callbacks.append(RunProgressBar())
     max_time = {"minutes": train_cfg.max_minutes} if train_cfg.max_minutes > 0 else None
     trainer = L.Trainer(
         default_root_dir=run,
@@ -221,7 +224,9 @@ def _make_trainer(
         devices=train_cfg.devices,
         precision=train_cfg.precision,
         callbacks=callbacks,
-        logger=CSVLogger(save_dir=run, name=LOGS, version=next_session_name(run)),
+        logger=CSVLogger(
+            save_dir=run, name=LOGS, version=next_session_name(run), flush_logs_every_n_steps=1
+        ),
         enable_progress_bar=train_cfg.progress_bar,
         enable_model_summary=False,
         log_every_n_steps=1,
