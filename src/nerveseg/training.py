@@ -164,7 +164,8 @@ def _split(config: RunConfig, data: LoadedSet, run: Path, resume: bool):
     write_json(
         run / runs.SPLIT,
         {
-            "data": str(config.data.root),
+            # Absolute, so `nerveseg evaluate --run` works from any folder.
+            "data": str(Path(config.data.root).resolve()),
             "val_subjects": sorted({subjects[i] for i in val_idx}),
             "train": [names[i] for i in train_idx],
             "val": [names[i] for i in val_idx],
