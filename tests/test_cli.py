@@ -166,3 +166,19 @@ def test_corrupt_image_is_named(tiny_data, tmp_path, capsys):
         ["train", "--data", str(data), "--run", str(tmp_path / "run2"), "--skip-bad", *SMOKE]
     )
     assert code == 0
+
+
+def test_every_fold_trains_into_its_own_run(tiny_data, tmp_path):
+    run = tmp_path / "cv"
+    args = ["train", "--data", str(tiny_data), "--run", str(run), "--folds", "2", "--fold", "all"]
+    assert main([*args, *SMOKE, "--set", "train.epochs=1"]) == 0
+    val_sets = []
+    for fold in range(2):
+        split = json.loads((run / f"fold-{fold}" / "split.json").read_text())
+        assert (split["folds"], split["fold"]) == (2, fold)
+        assert (run / f"fold-{fold}" / "model.pt").is_file()
+        val_sets.append(set(split["val_subjects"]))
+    assert val_sets[0].isdisjoint(val_sets[1])
+    assert val_sets[0] | val_sets[1] == {"1", "2", "3", "4"}
+    # Finished folds are skipped on --resume instead of being retrained or refused.
+    assert main([*args, *SMOKE, "--resume"]) == 0

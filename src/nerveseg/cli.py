@@ -144,6 +144,13 @@ def _add_train(commands) -> None:
         action="store_true",
         help="leave out unusable files (listed) instead of stopping",
     )
+    parser.add_argument(
+        "--folds", type=int, help="k-fold cross-validation by subject (stratified by empty share)"
+    )
+    parser.add_argument(
+        "--fold",
+        help="the fold to validate on (0-based), or 'all' to train every fold into RUN/fold-K",
+    )
     parser.set_defaults(handler=_run_train)
 
 
@@ -155,8 +162,17 @@ def _run_train(args: argparse.Namespace) -> int:
         overrides.append(f"data.root={args.data}")
     if args.skip_bad:
         overrides.append("data.skip_bad=true")
+    if args.folds is not None:
+        overrides.append(f"data.folds={args.folds}")
+    every_fold = args.fold == "all"
+    if args.fold is not None and not every_fold:
+        if not args.fold.isdigit():
+            raise NervesegError(f"--fold takes a fold number or 'all', got {args.fold!r}")
+        overrides.append(f"data.fold={args.fold}")
     if args.resume and args.run is None:
         raise NervesegError("--resume needs --run RUN_DIR, the run to continue")
+    if every_fold:
+        return _train_every_fold(args, overrides)
     if args.resume and (args.preset or overrides):
         raise NervesegError(
             "--resume continues a run with its saved config; drop --preset, --set and --data"
@@ -169,6 +185,33 @@ def _run_train(args: argparse.Namespace) -> int:
         return 130
     print(json.dumps(nan_to_none(result.__dict__), indent=2))
     print(f"run folder: {run} (model.pt, metrics.csv, checkpoints/, summary.json)")
+    return 0
+
+
+def _train_every_fold(args: argparse.Namespace, overrides: list[str]) -> int:
+    """Train fold 0..k-1 into RUN/fold-K; with --resume, finish the unfinished folds."""
+    from nerveseg import runs
+    from nerveseg.training import train
+
+    if args.run is None:
+        raise NervesegError("--fold all needs --run RUN_DIR, the folder for the fold runs")
+    config = load_config(args.preset, overrides)
+    if config.data.folds < 2:
+        raise NervesegError("--fold all needs --folds K (K >= 2)")
+    results = []
+    for fold in range(config.data.folds):
+        run = args.run / f"fold-{fold}"
+        if args.resume and (run / runs.SUMMARY).is_file():
+            print(f"fold {fold}: finished earlier, skipped")
+            continue
+        resume = args.resume and (run / runs.CHECKPOINTS / runs.LAST_CHECKPOINT).is_file()
+        fold_config = load_config(args.preset, [*overrides, f"data.fold={fold}"])
+        result = train(fold_config, run, overwrite=args.overwrite, resume=resume)
+        if result.interrupted:
+            print(f"interrupted in fold {fold}; continue with the same command and --resume")
+            return 130
+        results.append(result)
+        print(f"fold {fold}: best validation score {result.best_val_score:.4f} ({run})")
     return 0
 
 

@@ -28,7 +28,9 @@ class DataConfig:
 
     root: str = ""
     image_size: list[int] = field(default_factory=lambda: [128, 160])  # (height, width)
-    val_fraction: float = 0.2
+    val_fraction: float = 0.2  # share of subjects held out when folds == 0
+    folds: int = 0  # >= 2: k-fold cross-validation by subject; validate on fold `fold`
+    fold: int = 0
     split_seed: int = 0
     skip_bad: bool = False
 

@@ -26,7 +26,7 @@ from nerveseg.config import RunConfig, read_run_config, save_config, to_dict
 from nerveseg.data.augment import build_augmentation
 from nerveseg.data.loading import LoadedSet, load_set
 from nerveseg.data.samples import discover_labelled
-from nerveseg.data.splits import split_by_subject
+from nerveseg.data.splits import fold_by_subject, split_by_subject
 from nerveseg.errors import NervesegError
 from nerveseg.files import write_json
 from nerveseg.lightning_module import (
@@ -158,12 +158,20 @@ def _split(config: RunConfig, data: LoadedSet, run: Path, resume: bool):
         is_val = np.array([n in val_names for n in names])
         return np.flatnonzero(~is_val), np.flatnonzero(is_val)
     subjects = [s.subject for s in data.samples]
-    train_idx, val_idx = split_by_subject(
-        subjects, config.data.val_fraction, config.data.split_seed
-    )
+    if config.data.folds:
+        has_nerve = data.masks.reshape(len(names), -1).any(1).tolist()
+        train_idx, val_idx = fold_by_subject(
+            subjects, has_nerve, config.data.folds, config.data.fold, config.data.split_seed
+        )
+    else:
+        train_idx, val_idx = split_by_subject(
+            subjects, config.data.val_fraction, config.data.split_seed
+        )
     write_json(
         run / runs.SPLIT,
         {
+            "folds": config.data.folds,
+            "fold": config.data.fold,
             # Absolute, so `nerveseg evaluate --run` works from any folder.
             "data": str(Path(config.data.root).resolve()),
             "val_subjects": sorted({subjects[i] for i in val_idx}),

@@ -2,7 +2,8 @@
 
 A subject's ~120 frames come from one probe sweep and are near-duplicates of each other, so a
 split by image leaks the validation set into training and overstates every score. Every split
-here keeps all frames of a subject on one side.
+here keeps all frames of a subject on one side: a single hold-out split by share of
+subjects, or k folds stratified by the share of empty frames.
 """
 
 from __future__ import annotations
@@ -44,3 +45,44 @@ def split_by_subject(
 
 def _natural_key(text: str) -> tuple:
     return (0, int(text), "") if text.isdigit() else (1, 0, text)
+
+
+def fold_by_subject(
+    subjects: Sequence[str], has_nerve: Sequence[bool], folds: int, fold: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """K-fold cross-validation grouped by subject and stratified by the share of empty frames.
+
+    Subjects are shuffled (by ``seed``), ordered by their share of frames with a nerve, and dealt
+    to the folds in a snake order (0, 1, ..., k-1, k-1, ..., 0, ...), so every fold gets subjects
+    from across the range and a similar share of empty frames: the all-empty score, and with
+    it every competition score, is comparable between folds.
+
+    Returns:
+        ``(train_indices, val_indices)`` for fold number ``fold`` (0-based), each sorted.
+    """
+    unique = sorted(set(subjects), key=_natural_key)
+    if folds < 2:
+        raise NervesegError(f"--folds must be at least 2, got {folds}")
+    if not 0 <= fold < folds:
+        raise NervesegError(f"--fold must be between 0 and {folds - 1}, got {fold}")
+    if len(unique) < folds:
+        raise NervesegError(
+            f"{folds} folds need at least {folds} subjects, found {len(unique)}; use fewer --folds"
+        )
+    assignment = assign_folds(subjects, has_nerve, folds, seed)
+    is_val = np.array([assignment[s] == fold for s in subjects])
+    return np.flatnonzero(~is_val), np.flatnonzero(is_val)
+
+
+def assign_folds(
+    subjects: Sequence[str], has_nerve: Sequence[bool], folds: int, seed: int
+) -> dict[str, int]:
+    """The fold of every subject (see :func:`fold_by_subject`)."""
+    frames: dict[str, list[bool]] = {}
+    for subject, nerve in zip(subjects, has_nerve, strict=True):
+        frames.setdefault(subject, []).append(bool(nerve))
+    order = sorted(frames, key=_natural_key)
+    shuffled = [order[i] for i in np.random.default_rng(seed).permutation(len(order))]
+    ranked = sorted(shuffled, key=lambda s: float(np.mean(frames[s])))  # stable: ties stay shuffled
+    snake = [*range(folds), *reversed(range(folds))]
+    return {subject: snake[i % len(snake)] for i, subject in enumerate(ranked)}
