@@ -74,33 +74,13 @@ def test_evaluate_scores_at_full_resolution(trained_run, capsys):
 
 def test_predict_writes_masks_and_submission(trained_run, tiny_data, tmp_path):
     out = tmp_path / "pred"
-    assert (
-        main(
-            [
-                "predict",
-                "--run",
-                str(trained_run),
-                "--input",
-                str(tiny_data / "test"),
-                "--out",
-                str(out),
-            ]
-        )
-        == 0
-    )
+    args = ["predict", "--run", str(trained_run), "--input", str(tiny_data / "test")]
+    args += ["--out", str(out)]
+    assert main(args) == 0
     rows = read_csv(out / "submission.csv")
     assert [r["img"] for r in rows] == ["1", "2", "3", "4"]
     assert len(list((out / "masks").glob("*_mask.png"))) == 4
     # A second prediction into the same folder is refused, then allowed with --overwrite.
-    args = [
-        "predict",
-        "--run",
-        str(trained_run),
-        "--input",
-        str(tiny_data / "test"),
-        "--out",
-        str(out),
-    ]
     assert main(args) == 2
     assert main([*args, "--overwrite"]) == 0
 

@@ -198,7 +198,6 @@ def _train_every_fold(args: argparse.Namespace, overrides: list[str]) -> int:
     config = load_config(args.preset, overrides)
     if config.data.folds < 2:
         raise NervesegError("--fold all needs --folds K (K >= 2)")
-    results = []
     for fold in range(config.data.folds):
         run = args.run / f"fold-{fold}"
         if args.resume and (run / runs.SUMMARY).is_file():
@@ -210,7 +209,6 @@ def _train_every_fold(args: argparse.Namespace, overrides: list[str]) -> int:
         if result.interrupted:
             print(f"interrupted in fold {fold}; continue with the same command and --resume")
             return 130
-        results.append(result)
         print(f"fold {fold}: best validation score {result.best_val_score:.4f} ({run})")
     return 0
 

@@ -74,19 +74,15 @@ class Scores:
         return dict(self.__dict__)
 
 
-@dataclass
 class ScoreAccumulator:
-    """Collects per-image results batch by batch so whole sets never sit in memory at once."""
-
-    dice: list[float]
-    jaccard: list[float]
-    accuracy: list[float]
-    truth_nonempty: list[bool]
-    pred_nonempty: list[bool]
+    """Collects per-image results batch by batch, so full-resolution masks never pile up."""
 
     def __init__(self) -> None:
-        self.dice, self.jaccard, self.accuracy = [], [], []
-        self.truth_nonempty, self.pred_nonempty = [], []
+        self.dice: list[float] = []
+        self.jaccard: list[float] = []
+        self.accuracy: list[float] = []
+        self.truth_nonempty: list[bool] = []
+        self.pred_nonempty: list[bool] = []
 
     def update(self, pred: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
         """Add a batch of boolean masks; returns the batch's per-image Dice."""

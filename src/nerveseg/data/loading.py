@@ -18,7 +18,7 @@ from PIL import Image
 from nerveseg.data.images import read_image, read_mask
 from nerveseg.data.kaggle import TRAIN_MASKS_CSV
 from nerveseg.data.rle import RLEError, rle_decode
-from nerveseg.data.samples import Sample, warn_skipped
+from nerveseg.data.samples import Sample, apply_skip_policy
 from nerveseg.errors import DataError, NervesegError, Problem
 
 # Pillow releases the GIL while decoding and resizing, so two threads use both cores of a small
@@ -99,12 +99,9 @@ def load_set(
     if size is None:
         keep, odd = _common_shape(samples, decoded, keep)
         problems += odd
-    if problems and not skip_bad:
-        raise DataError(problems, _LOAD_HINT)
-    if not keep:
-        raise DataError(problems, "No usable sample is left. " + _LOAD_HINT)
-    if problems:
-        warn_skipped(problems, "loading images")
+    apply_skip_policy(
+        problems, len(keep), skip_bad=skip_bad, hint=_LOAD_HINT, stage="loading images"
+    )
     return LoadedSet(
         samples=[samples[i] for i in keep],
         original_shapes=[decoded[i].shape for i in keep],

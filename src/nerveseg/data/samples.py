@@ -220,10 +220,22 @@ def _match(
 def _keep_or_raise(
     samples: list[Sample], problems: list[Problem], *, skip_bad: bool, hint: str
 ) -> list[Sample]:
+    apply_skip_policy(
+        problems, len(samples), skip_bad=skip_bad, hint=hint, stage="discovering labelled data"
+    )
+    return samples
+
+
+def apply_skip_policy(
+    problems: Sequence[Problem], kept: int, *, skip_bad: bool, hint: str, stage: str
+) -> None:
+    """The one rule for bad files: stop and list them all, or with ``skip_bad`` warn and go on.
+
+    Even with ``skip_bad`` there must be something left to use.
+    """
     if problems and not skip_bad:
         raise DataError(problems, hint)
-    if not samples:
+    if not kept:
         raise DataError(problems, "No usable sample is left. " + hint)
     if problems:
-        warn_skipped(problems, "discovering labelled data")
-    return samples
+        warn_skipped(problems, stage)
