@@ -19,7 +19,12 @@ from nerveseg.data.loading import load_set, read_full_mask
 from nerveseg.data.samples import discover_labelled
 from nerveseg.errors import NervesegError
 from nerveseg.files import atomic_write, write_json
-from nerveseg.inference import masks_at_original_size, pick_device, predict_probabilities
+from nerveseg.inference import (
+    TorchPredictor,
+    masks_at_original_size,
+    pick_device,
+    predict_batches,
+)
 from nerveseg.metrics import ScoreAccumulator, Scores, all_empty_score
 
 
@@ -70,12 +75,11 @@ def evaluate_run(
         raise NervesegError(f"--split must be val or all, got {split!r}")
     loaded = load_set(samples, info.image_size, progress=True)
     accumulator, rows = ScoreAccumulator(), []
-    for chunk, probs in predict_probabilities(
-        model, info, loaded.images, batch_size=batch_size, device=pick_device(device)
-    ):
+    predictor = TorchPredictor(model, pick_device(device))
+    for chunk, output in predict_batches(predictor, info, loaded.images, batch_size=batch_size):
         batch_samples = loaded.samples[chunk]
         shapes = loaded.original_shapes[chunk]
-        predicted = masks_at_original_size(probs, shapes, info)
+        predicted = masks_at_original_size(output.probabilities, shapes, info)
         for sample, shape, pred in zip(batch_samples, shapes, predicted, strict=True):
             truth = read_full_mask(sample, shape)
             value = accumulator.update(torch.from_numpy(pred), torch.from_numpy(truth))

@@ -1,12 +1,17 @@
-"""One inference path for evaluation and prediction: uint8 frames -> probabilities -> masks.
+"""One inference path for evaluation, prediction, reports and benchmarks.
 
-decode/resize (done once by :func:`nerveseg.data.loading.load_set`) -> normalise -> network ->
-sigmoid -> resize back to each frame's original size -> threshold and minimum area.
+decode/resize (done once by :func:`nerveseg.data.loading.load_set`) -> normalise -> a
+:class:`Predictor` (a PyTorch model, an ONNX Runtime session, test-time augmentation or an
+ensemble wrapping others) -> probabilities -> resize back to each frame's original size ->
+post-process. A predictor is anything that maps a normalised batch to a :class:`BatchOutput`,
+so runtimes and wrappers compose without the callers knowing which they hold.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -14,7 +19,28 @@ from torch import nn
 from torch.nn import functional as F
 
 from nerveseg.checkpoint import ModelInfo
+from nerveseg.models.outputs import split_output
 from nerveseg.postprocess import probabilities_to_masks
+
+
+@dataclass
+class BatchOutput:
+    """A batch of predictions on the CPU.
+
+    Attributes:
+        probabilities: ``(N, h, w)`` float32 nerve probabilities at the network's input size.
+        presence: ``(N,)`` float32 probability that the frame shows a nerve at all, from a
+            presence head, or None for models without one.
+    """
+
+    probabilities: torch.Tensor
+    presence: torch.Tensor | None = None
+
+
+class Predictor(Protocol):
+    """Maps a normalised ``(N, 1, h, w)`` float32 CPU batch to a :class:`BatchOutput`."""
+
+    def __call__(self, batch: torch.Tensor) -> BatchOutput: ...
 
 
 def pick_device(requested: str = "auto") -> torch.device:
@@ -24,26 +50,45 @@ def pick_device(requested: str = "auto") -> torch.device:
     return torch.device(requested)
 
 
-@torch.inference_mode()
-def predict_probabilities(
-    model: nn.Module,
-    info: ModelInfo,
-    images: np.ndarray,
-    *,
-    batch_size: int = 16,
-    device: torch.device | None = None,
-) -> Iterator[tuple[slice, torch.Tensor]]:
-    """Yield ``(batch_slice, probabilities)`` for ``(N, h, w)`` uint8 frames at the model's size.
+class TorchPredictor:
+    """A PyTorch model in eval mode on ``device``; optional channels-last memory layout."""
+
+    def __init__(
+        self, model: nn.Module, device: torch.device | None = None, channels_last: bool = False
+    ) -> None:
+        self.device = device or torch.device("cpu")
+        self.channels_last = channels_last
+        self.model = model.to(self.device).eval()
+        if channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+
+    @torch.inference_mode()
+    def __call__(self, batch: torch.Tensor) -> BatchOutput:
+        batch = batch.to(self.device)
+        if self.channels_last:
+            batch = batch.contiguous(memory_format=torch.channels_last)
+        mask_logits, presence_logits = split_output(self.model(batch))
+        probabilities = torch.sigmoid(mask_logits[:, 0].float()).cpu()
+        presence = None if presence_logits is None else torch.sigmoid(presence_logits.float()).cpu()
+        return BatchOutput(probabilities, presence)
+
+
+def normalise(images: np.ndarray, mean: float, std: float) -> torch.Tensor:
+    """``(N, h, w)`` uint8 frames -> ``(N, 1, h, w)`` float32, scaled to [0, 1] then standardised."""
+    batch = torch.from_numpy(np.ascontiguousarray(images))[:, None].float() / 255.0
+    return (batch - mean) / std
+
+
+def predict_batches(
+    predictor: Predictor, info: ModelInfo, images: np.ndarray, *, batch_size: int = 16
+) -> Iterator[tuple[slice, BatchOutput]]:
+    """Yield ``(batch_slice, output)`` for ``(N, h, w)`` uint8 frames at the model's input size.
 
     Batches are yielded as they are computed so callers can write results as they come.
     """
-    device = device or torch.device("cpu")
-    model = model.to(device).eval()
     for start in range(0, len(images), batch_size):
         chunk = slice(start, min(start + batch_size, len(images)))
-        batch = torch.from_numpy(np.ascontiguousarray(images[chunk]))[:, None].to(device)
-        batch = (batch.float() / 255.0 - info.mean) / info.std
-        yield chunk, torch.sigmoid(model(batch)[:, 0]).float().cpu()
+        yield chunk, predictor(normalise(images[chunk], info.mean, info.std))
 
 
 def resize_probabilities(probabilities: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:

@@ -18,7 +18,12 @@ from nerveseg.data.loading import load_set
 from nerveseg.data.rle import rle_encode
 from nerveseg.data.samples import discover_unlabelled
 from nerveseg.errors import NervesegError
-from nerveseg.inference import masks_at_original_size, pick_device, predict_probabilities
+from nerveseg.inference import (
+    TorchPredictor,
+    masks_at_original_size,
+    pick_device,
+    predict_batches,
+)
 
 MASKS = "masks"
 SUBMISSION = "submission.csv"
@@ -58,11 +63,10 @@ def predict_folder(
     samples = discover_unlabelled(Path(input_dir))
     loaded = load_set(samples, info.image_size, progress=True)
     rows, nonempty = [], 0
-    for chunk, probs in predict_probabilities(
-        model, info, loaded.images, batch_size=batch_size, device=pick_device(device)
-    ):
+    predictor = TorchPredictor(model, pick_device(device))
+    for chunk, output in predict_batches(predictor, info, loaded.images, batch_size=batch_size):
         batch_samples = loaded.samples[chunk]
-        masks = masks_at_original_size(probs, loaded.original_shapes[chunk], info)
+        masks = masks_at_original_size(output.probabilities, loaded.original_shapes[chunk], info)
         for sample, mask in zip(batch_samples, masks, strict=True):
             write_mask_png(out / MASKS / f"{sample.name}_mask.png", mask)
             rows.append((sample.name, rle_encode(mask)))
