@@ -14,6 +14,15 @@ SHARED_SAMPLE = (
 )
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_frame_cache(tmp_path_factory):
+    """Tests never read or write the user's frame cache (~/.cache/nerveseg)."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("NERVESEG_CACHE", str(tmp_path_factory.mktemp("frame-cache")))
+    yield
+    patch.undo()
+
+
 @pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory) -> Path:
     """4 subjects x 8 frames of 160x128 synthetic ultrasound, plus 4 test frames."""

@@ -1,0 +1,137 @@
+"""Training data for one run: load (through the cache), split by subject, clean, normalise.
+
+Kept apart from :mod:`nerveseg.training` so the loop's wiring and the data's rules each read
+on their own. Only training frames are ever cleaned; validation keeps its labels as given.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from nerveseg import runs
+from nerveseg.config import RunConfig
+from nerveseg.data.cache import load_set_cached
+from nerveseg.data.cleaning import clean_training_frames
+from nerveseg.data.loading import LoadedSet, load_set
+from nerveseg.data.samples import discover_labelled
+from nerveseg.data.splits import fold_by_subject, split_by_subject
+from nerveseg.errors import NervesegError
+from nerveseg.files import write_json
+
+log = logging.getLogger(__name__)
+
+CLEAN_SUMMARY = "clean.json"
+
+
+def load_training_data(config: RunConfig) -> LoadedSet:
+    if not config.data.root:
+        raise NervesegError("no training data given: pass --data DIR (or set data.root)")
+    root = Path(config.data.root)
+    samples = discover_labelled(root, skip_bad=config.data.skip_bad)
+    size = tuple(config.data.image_size)
+    if len(size) != 2:
+        raise NervesegError(f"data.image_size must be [height, width], got {list(size)}")
+    log.info("loading %d labelled frames from %s at %dx%d", len(samples), root, *size)
+    if not config.data.cache:
+        return load_set(samples, size, skip_bad=config.data.skip_bad, progress=True)
+    cache_dir = Path(config.data.cache_dir) if config.data.cache_dir else None
+    return load_set_cached(
+        samples, size, cache_dir=cache_dir, skip_bad=config.data.skip_bad, progress=True
+    )
+
+
+def split_frames(config: RunConfig, data: LoadedSet, run: Path, resume: bool, write: bool = True):
+    names = [s.name for s in data.samples]
+    if resume and (run / runs.SPLIT).is_file():
+        val_names = set(runs.read_json(run / runs.SPLIT)["val"])
+        is_val = np.array([n in val_names for n in names])
+        return np.flatnonzero(~is_val), np.flatnonzero(is_val)
+    subjects = [s.subject for s in data.samples]
+    if config.data.folds:
+        has_nerve = data.masks.reshape(len(names), -1).any(1).tolist()
+        train_idx, val_idx = fold_by_subject(
+            subjects, has_nerve, config.data.folds, config.data.fold, config.data.split_seed
+        )
+    else:
+        train_idx, val_idx = split_by_subject(
+            subjects, config.data.val_fraction, config.data.split_seed
+        )
+    if not write:  # another process of a multi-process run: same split, rank 0 records it
+        return train_idx, val_idx
+    write_json(
+        run / runs.SPLIT,
+        {
+            "folds": config.data.folds,
+            "fold": config.data.fold,
+            # Absolute, so `nerveseg evaluate --run` works from any folder.
+            "data": str(Path(config.data.root).resolve()),
+            "val_subjects": sorted({subjects[i] for i in val_idx}),
+            "train": [names[i] for i in train_idx],
+            "val": [names[i] for i in val_idx],
+        },
+    )
+    return train_idx, val_idx
+
+
+def intensity_stats(images: np.ndarray) -> tuple[float, float]:
+    """Mean and std of the training images in [0, 1]: the normalisation stored with the model."""
+    values = images.astype(np.float32) / 255.0
+    return float(values.mean()), float(max(values.std(), 1e-3))
+
+
+def as_tensors(data: LoadedSet) -> tuple[torch.Tensor, torch.Tensor]:
+    images = torch.from_numpy(np.ascontiguousarray(data.images))[:, None]
+    masks = torch.from_numpy(np.ascontiguousarray(data.masks).astype(np.uint8))[:, None]
+    return images, masks
+
+
+def cleaned_training_frames(
+    config: RunConfig, data: LoadedSet, train_idx: np.ndarray, run: Path, write: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The training frames after ``data.clean`` repaired or dropped contradictory near-duplicates.
+
+    Only training frames are ever cleaned: validation keeps its labels as given, so scores stay
+    comparable between policies. The outcome is recorded in ``clean.json``.
+    """
+    images, masks = data.images[train_idx], data.masks[train_idx]
+    if config.data.clean != "none":
+        subjects = [data.samples[i].subject for i in train_idx]
+        result = clean_training_frames(
+            images, masks, subjects, config.data.clean, config.data.duplicate_threshold
+        )
+        images, masks = images[result.keep], result.masks[result.keep]
+        log.info(
+            "clean=%s: %d near-duplicate groups, %d contradictory; %d masks changed, %d frames "
+            "dropped",
+            config.data.clean,
+            len(result.groups),
+            sum(g.contradictory for g in result.groups),
+            result.changed_frames,
+            result.dropped_frames,
+        )
+        if write:
+            write_json(run / CLEAN_SUMMARY, _clean_summary(config, data, train_idx, result))
+    tensors = as_tensors(LoadedSet(samples=[], images=images, masks=masks, original_shapes=[]))
+    return tensors
+
+
+def _clean_summary(config: RunConfig, data: LoadedSet, train_idx, result) -> dict[str, Any]:
+    names = [data.samples[i].name for i in train_idx]
+    return {
+        "policy": config.data.clean,
+        "threshold": config.data.duplicate_threshold,
+        "groups": len(result.groups),
+        "contradictory_groups": sum(g.contradictory for g in result.groups),
+        "changed_frames": result.changed_frames,
+        "dropped_frames": result.dropped_frames,
+        "contradictory": [
+            {"frames": [names[m] for m in g.members], "reason": g.reason}
+            for g in result.groups
+            if g.contradictory
+        ],
+    }
