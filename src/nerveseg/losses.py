@@ -5,6 +5,9 @@ A batch-level Dice lets the nerve frames drown out the empty ones; many library 
 charge ~1.0 for a *correct* empty prediction on an empty mask (MONAI's DiceCELoss does, see
 NOTES). With the smoothing term below, a confident empty prediction on an empty mask costs ~0,
 and one stray blob on an empty frame costs close to 1, exactly as the score treats it.
+
+A model with a presence head also returns one logit per image; :class:`BCEDiceLoss` then adds
+``presence_weight`` times its binary cross-entropy against "the mask is not empty".
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from nerveseg.models.outputs import split_output
 
 
 def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor, smooth: float = 1.0) -> torch.Tensor:
@@ -38,16 +43,48 @@ def bce_per_image(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return loss.flatten(1).mean(1)
 
 
-class BCEDiceLoss(nn.Module):
-    """``bce_weight * BCE + dice_weight * soft Dice``, each per image, averaged over the batch."""
+def presence_loss(presence_logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy of a per-image presence logit against "the mask is not empty".
 
-    def __init__(self, bce_weight: float = 1.0, dice_weight: float = 1.0, smooth: float = 1.0):
+    Args:
+        presence_logits: ``(N,)`` raw scores.
+        target: ``(N, 1, H, W)`` masks in {0, 1}.
+
+    Returns:
+        ``(N,)`` losses >= 0.
+    """
+    present = (target.flatten(1) > 0.5).any(1).float()
+    return F.binary_cross_entropy_with_logits(
+        presence_logits.float().reshape(-1), present, reduction="none"
+    )
+
+
+class BCEDiceLoss(nn.Module):
+    """``bce_weight * BCE + dice_weight * soft Dice (+ presence_weight * presence BCE)``.
+
+    Each term per image, averaged over the batch. ``forward`` takes the model's raw output
+    (mask logits, or ``(mask_logits, presence_logits)`` from a model with a presence head); the
+    presence term counts only when the model has a head.
+    """
+
+    def __init__(
+        self,
+        bce_weight: float = 1.0,
+        dice_weight: float = 1.0,
+        smooth: float = 1.0,
+        presence_weight: float = 0.0,
+    ):
         super().__init__()
         self.bce_weight = bce_weight
         self.dice_weight = dice_weight
         self.smooth = smooth
+        self.presence_weight = presence_weight
 
-    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    def forward(self, output: torch.Tensor | tuple, target: torch.Tensor) -> torch.Tensor:
+        logits, presence_logits = split_output(output)
         bce = bce_per_image(logits, target)
         dice = soft_dice_loss(logits, target, self.smooth)
-        return (self.bce_weight * bce + self.dice_weight * dice).mean()
+        loss = self.bce_weight * bce + self.dice_weight * dice
+        if presence_logits is not None and self.presence_weight:
+            loss = loss + self.presence_weight * presence_loss(presence_logits, target)
+        return loss.mean()

@@ -1,7 +1,21 @@
 """The model registry: a plain dict from name to class, and :func:`build_model`.
 
 Every model takes ``(N, 1, H, W)`` float and returns logits ``(N, 1, H, W)`` (no sigmoid), and
-has a ``size_divisor`` attribute: H and W must be multiples of it.
+has a ``size_divisor`` attribute: H and W must be multiples of it. Every model accepts
+``in_channels=1, out_channels=1, width=1.0, depth=<its default>, output_prior=0.01`` and has a
+``bottleneck`` (the module whose output is the deepest feature map), ``bottleneck_channels`` and
+``forward_with_bottleneck(x) -> (logits, deepest features)``, which a presence head uses.
+
+| name               | architecture                                        | default depth |
+|--------------------|-----------------------------------------------------|---------------|
+| `segnet`           | SegNet, VGG16-BN encoder, index unpooling           | 5 (/32)       |
+| `segnet_basic`     | SegNet-Basic: 4 x 7x7 conv, 64 channels             | 4 (/16)       |
+| `attention_segnet` | SegNet + attention-gated encoder skips              | 5 (/32)       |
+| `unet`             | MONAI BasicUNet (U-Net, concatenated skips)         | 4 (/16), fixed|
+| `attention_unet`   | MONAI AttentionUnet (gated, concatenated skips)     | 4 (/16)       |
+
+``build_model(name, presence_head=True, ...)`` adds a nerve-presence classifier: the model then
+returns ``(mask_logits, presence_logits)`` (see :mod:`nerveseg.models.outputs`).
 """
 
 from __future__ import annotations
@@ -9,15 +23,23 @@ from __future__ import annotations
 from torch import nn
 
 from nerveseg.errors import ConfigError
+from nerveseg.models.attention_segnet import AttentionSegNet
+from nerveseg.models.monai_unets import AttentionUNet, UNet
+from nerveseg.models.presence import WithPresenceHead
 from nerveseg.models.segnet import SegNet
+from nerveseg.models.segnet_basic import SegNetBasic
 
 MODELS: dict[str, type[nn.Module]] = {
     "segnet": SegNet,
+    "segnet_basic": SegNetBasic,
+    "attention_segnet": AttentionSegNet,
+    "unet": UNet,
+    "attention_unet": AttentionUNet,
 }
 
 
-def build_model(name: str, **kwargs: object) -> nn.Module:
-    """Instantiate a registered model by name.
+def build_model(name: str, presence_head: bool = False, **kwargs: object) -> nn.Module:
+    """Instantiate a registered model by name, with a presence head if ``presence_head``.
 
     Raises:
         ConfigError: for an unknown name (the message lists the valid ones) or bad arguments.
@@ -25,6 +47,7 @@ def build_model(name: str, **kwargs: object) -> nn.Module:
     if name not in MODELS:
         raise ConfigError(f"unknown model {name!r}; valid models: {', '.join(sorted(MODELS))}")
     try:
-        return MODELS[name](**kwargs)
-    except TypeError as exc:
+        model = MODELS[name](**kwargs)
+    except (TypeError, ValueError) as exc:
         raise ConfigError(f"model {name!r}: {exc}") from None
+    return WithPresenceHead(model) if presence_head else model

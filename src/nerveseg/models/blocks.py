@@ -67,3 +67,48 @@ def init_output_bias(layer: nn.Conv2d, prior: float) -> None:
     if not 0.0 < prior < 1.0:
         raise ValueError(f"output prior must be in (0, 1), got {prior}")
     nn.init.constant_(layer.bias, math.log(prior / (1.0 - prior)))
+
+
+class AttentionGate(nn.Module):
+    """Additive attention gate (Oktay et al., "Attention U-Net: Learning Where to Look for the
+    Pancreas", MIDL 2018): scales each position of a skip feature map by a weight in (0, 1).
+
+    ``alpha = sigmoid(psi(relu(W_x x + W_g g)))``, computed at the gate signal's (coarser)
+    resolution as in the paper: ``W_x`` is a ``scale x scale`` convolution with stride ``scale``
+    that brings the skip down to ``g``'s grid, ``W_g`` and ``psi`` are 1x1 convolutions. ``alpha``
+    is then upsampled bilinearly to the skip's size, and the gate returns ``alpha * x``.
+
+    Args:
+        skip_channels: channels of ``x``, the encoder features passed across.
+        gate_channels: channels of ``g``, the coarser decoder features that decide where to look.
+        inner_channels: channels of the joint ``W_x x + W_g g`` map (default: half the skip's).
+        scale: how much finer ``x`` is than ``g``.
+
+    Shapes: ``x`` ``(N, Cx, H, W)``, ``g`` ``(N, Cg, H / scale, W / scale)``; returns
+    ``(N, Cx, H, W)``.
+    """
+
+    def __init__(
+        self,
+        skip_channels: int,
+        gate_channels: int,
+        inner_channels: int | None = None,
+        scale: int = 2,
+    ) -> None:
+        super().__init__()
+        inner = inner_channels or max(1, skip_channels // 2)
+        # No bias on W_x: W_g's bias already shifts the sum (as in the paper's implementation).
+        self.skip_proj = nn.Conv2d(skip_channels, inner, scale, stride=scale, bias=False)
+        self.gate_proj = nn.Conv2d(gate_channels, inner, 1)
+        self.psi = nn.Conv2d(inner, 1, 1)
+
+    def attention(self, x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+        """The weights ``alpha``: ``(N, 1, H, W)`` in (0, 1) at the skip's resolution."""
+        joint = torch.relu(self.skip_proj(x) + self.gate_proj(g))
+        alpha = torch.sigmoid(self.psi(joint))
+        return nn.functional.interpolate(
+            alpha, size=x.shape[-2:], mode="bilinear", align_corners=False
+        )
+
+    def forward(self, x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+        return x * self.attention(x, g)

@@ -1,0 +1,259 @@
+"""Compare models honestly: same data, split, seed and budget; one table and one chart.
+
+Each model spec (``segnet``, ``segnet:width=0.25``, ``unet:width=0.5,presence_head=true``)
+becomes a run folder ``OUT/runs/<spec>`` trained by the same :func:`~nerveseg.training.train`
+the CLI uses, with the spec's ``model.*`` settings on top of the shared preset and overrides.
+Every run is then scored by :func:`~nerveseg.evaluation.evaluate_run` at full resolution on the
+same validation subjects, and profiled on this machine: parameters, GFLOPs per image at the
+training size and at the Kaggle frame size, training images/s, inference ms/image at batch 1.
+
+Finished runs are reused, so an interrupted comparison continues with the next model.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import re
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from nerveseg import runs
+from nerveseg.checkpoint import load_model
+from nerveseg.config import RunConfig, load_config
+from nerveseg.errors import ConfigError
+from nerveseg.evaluation import evaluate_run
+from nerveseg.files import atomic_write, write_json, write_text
+from nerveseg.inference import TorchPredictor
+from nerveseg.models.profile import count_flops
+from nerveseg.training import train
+
+log = logging.getLogger(__name__)
+
+# The Kaggle frame (420x580) rounded up to a size every registered model accepts (divisible by 32).
+KAGGLE_FLOPS_SIZE = (448, 608)
+RUNS = "runs"
+TABLE_CSV = "compare.csv"
+TABLE_MD = "compare.md"
+TABLE_JSON = "compare.json"
+CHART = "compare.png"
+
+
+@dataclass
+class ModelSpec:
+    """A model name and its ``model.*`` settings, parsed from ``name:key=value,key=value``."""
+
+    text: str
+    settings: dict[str, str]
+
+    @property
+    def slug(self) -> str:
+        """A folder name: ``segnet:width=0.25`` -> ``segnet-width0.25``."""
+        return re.sub(
+            r"[^A-Za-z0-9._-]+", "", self.text.replace(":", "-").replace(",", "-").replace("=", "")
+        )
+
+    def overrides(self) -> list[str]:
+        """``width=0.25`` means ``model.width=0.25``; a dotted key is a full config key."""
+        return [
+            f"{key if '.' in key else 'model.' + key}={value}"
+            for key, value in self.settings.items()
+        ]
+
+
+@dataclass
+class CompareRow:
+    """One line of the comparison table."""
+
+    model: str
+    parameters: int
+    gflops_train_size: float
+    gflops_kaggle_size: float
+    train_images_per_s: float
+    inference_ms: float
+    epochs: int
+    best_epoch: int
+    score: float
+    dice_nerve: float
+    jaccard: float
+    false_detection_rate: float
+    all_empty_score: float
+    run: str
+
+
+def parse_spec(text: str) -> ModelSpec:
+    """``name[:key=value,...]`` -> :class:`ModelSpec`.
+
+    Plain keys are ``model.*`` settings; dotted keys are any setting, so a comparison can also
+    vary the input size: ``segnet:width=0.125,data.image_size=[96,128]``.
+    """
+    name, _, rest = text.strip().partition(":")
+    if not name:
+        raise ConfigError(f"model spec {text!r} has no model name (e.g. segnet:width=0.25)")
+    settings = {"name": name}
+    # Commas inside brackets belong to a list value: data.image_size=[96,128].
+    for item in filter(None, (part.strip() for part in re.split(r",(?![^\[]*\])", rest))):
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value:
+            raise ConfigError(f"model spec {text!r}: {item!r} is not key=value (e.g. width=0.25)")
+        settings[key] = value
+    return ModelSpec(text.strip(), settings)
+
+
+def compare_models(
+    specs: list[str],
+    out: Path,
+    *,
+    preset: str | None = None,
+    overrides: list[str] | None = None,
+    inference_repeats: int = 20,
+) -> list[CompareRow]:
+    """Train (or reuse) one run per spec under the same config, then score and profile each.
+
+    ``preset`` and ``overrides`` are applied to every model; the spec's settings come last. Each
+    config is validated before any training starts, so a typo fails in seconds, not hours.
+    """
+    out = Path(out)
+    parsed = [parse_spec(text) for text in specs]
+    if len({spec.slug for spec in parsed}) != len(parsed):
+        raise ConfigError("the same model spec is listed twice")
+    configs = [load_config(preset, [*(overrides or []), *spec.overrides()]) for spec in parsed]
+    rows = []
+    for spec, config in zip(parsed, configs, strict=True):
+        run = out / RUNS / spec.slug
+        _train_or_reuse(config, run)
+        rows.append(_profile_run(spec, run, config, inference_repeats))
+        write_table(out, rows)
+    return rows
+
+
+def _train_or_reuse(config: RunConfig, run: Path) -> None:
+    if (run / runs.SUMMARY).is_file():
+        log.info("%s: finished earlier, reused", run)
+        return
+    resume = (run / runs.CHECKPOINTS / runs.LAST_CHECKPOINT).is_file()
+    log.info("%s: %s", run, "resuming" if resume else "training")
+    result = train(config, run, resume=resume)
+    if result.interrupted:
+        raise KeyboardInterrupt
+
+
+def _profile_run(spec: ModelSpec, run: Path, config: RunConfig, repeats: int) -> CompareRow:
+    summary = runs.read_json(run / runs.SUMMARY)
+    evaluation = evaluate_run(run)
+    scores = evaluation.scores
+    model, info = load_model(run / runs.MODEL)
+    size = tuple(info.image_size)
+    return CompareRow(
+        model=spec.text,
+        parameters=sum(p.numel() for p in model.parameters()),
+        gflops_train_size=count_flops(model, size) / 1e9,
+        gflops_kaggle_size=count_flops(model, KAGGLE_FLOPS_SIZE) / 1e9,
+        train_images_per_s=float(summary["train_images_per_s"]),
+        inference_ms=inference_ms(model, size, repeats),
+        epochs=int(summary["epochs_trained"]),
+        best_epoch=int(summary["best_epoch"]),
+        score=scores.score,
+        dice_nerve=scores.dice_nerve,
+        jaccard=scores.jaccard,
+        false_detection_rate=scores.false_detection_rate,
+        all_empty_score=evaluation.all_empty_score,
+        run=str(run),
+    )
+
+
+def inference_ms(model: torch.nn.Module, size: tuple[int, int], repeats: int = 20) -> float:
+    """Median milliseconds for one frame (batch 1) through the network on the CPU."""
+    predictor = TorchPredictor(model, torch.device("cpu"))
+    frame = torch.randn(1, 1, *size)
+    for _ in range(3):
+        predictor(frame)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        predictor(frame)
+        times.append(time.perf_counter() - start)
+    return 1000 * sorted(times)[len(times) // 2]
+
+
+def write_table(out: Path, rows: list[CompareRow]) -> None:
+    """``compare.csv``, ``compare.json``, ``compare.md`` and ``compare.png`` in ``out``."""
+    records = [asdict(row) for row in rows]
+    write_json(out / TABLE_JSON, records)
+
+    def write_csv(handle) -> None:
+        writer = csv.DictWriter(handle, fieldnames=list(records[0]))
+        writer.writeheader()
+        writer.writerows(records)
+
+    atomic_write(out / TABLE_CSV, write_csv)
+    write_text(out / TABLE_MD, markdown_table(rows))
+    _chart(out / CHART, rows)
+
+
+def markdown_table(rows: list[CompareRow]) -> str:
+    header = (
+        "| model | params (M) | GFLOPs train size | GFLOPs 448x608 | train img/s | "
+        "CPU ms/img | epochs (best) | score | Dice nerve | IoU | false det. | all-empty |\n"
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+    )
+    lines = [
+        f"| {r.model} | {r.parameters / 1e6:.2f} | {r.gflops_train_size:.2f} | "
+        f"{r.gflops_kaggle_size:.1f} | {r.train_images_per_s:.1f} | {r.inference_ms:.1f} | "
+        f"{r.epochs} ({r.best_epoch}) | {r.score:.3f} | {r.dice_nerve:.3f} | {r.jaccard:.3f} | "
+        f"{r.false_detection_rate:.3f} | {r.all_empty_score:.3f} |"
+        for r in rows
+    ]
+    return header + "\n".join(lines) + "\n"
+
+
+def _chart(path: Path, rows: list[CompareRow]) -> None:
+    """Quality beside cost: grouped bars of the scores, and score against CPU latency."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from nerveseg.files import atomic_path
+
+    names = [r.model for r in rows]
+    fig, (bars, scatter) = plt.subplots(
+        1, 2, figsize=(13, 4.8), gridspec_kw={"width_ratios": [3, 2]}
+    )
+    metrics = (
+        ("score", "competition score"),
+        ("dice_nerve", "Dice on nerve frames"),
+        ("false_detection_rate", "false detections"),
+    )
+    step = 0.8 / len(metrics)
+    for k, (field, label) in enumerate(metrics):
+        values = [getattr(r, field) for r in rows]
+        positions = [i + (k - 1) * step for i in range(len(rows))]
+        bars.bar(positions, values, width=step, label=label)
+    bars.axhline(
+        rows[0].all_empty_score, color="grey", linestyle="--", linewidth=1, label="all-empty score"
+    )
+    bars.set_xticks(range(len(rows)), names, rotation=20, ha="right", fontsize=8)
+    bars.set_ylim(0, 1)
+    bars.legend(fontsize=8, loc="upper right")
+    bars.set_title("validation, full resolution")
+    for r in rows:
+        scatter.scatter(r.inference_ms, r.score, s=40)
+        scatter.annotate(
+            r.model,
+            (r.inference_ms, r.score),
+            fontsize=7,
+            xytext=(4, 3),
+            textcoords="offset points",
+        )
+    scatter.set_xscale("log")
+    scatter.set_xlabel("CPU ms per frame (batch 1, network only)")
+    scatter.set_ylabel("competition score")
+    scatter.set_title("quality against speed")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
