@@ -8,24 +8,21 @@ puts the all-empty prediction's score on the same frames beside it.
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from nerveseg import runs
-from nerveseg.checkpoint import load_model
-from nerveseg.data.loading import load_set, read_full_mask
-from nerveseg.data.samples import discover_labelled
+from nerveseg.data.samples import Sample, discover_labelled
+from nerveseg.ensemble import load_run_predictor
 from nerveseg.errors import NervesegError
 from nerveseg.files import atomic_write, write_json
-from nerveseg.inference import (
-    TorchPredictor,
-    masks_at_original_size,
-    pick_device,
-    predict_batches,
-)
+from nerveseg.holdout import HeldOut, predict_frames, predict_holdout, run_data_root
 from nerveseg.metrics import ScoreAccumulator, Scores, all_empty_score
+from nerveseg.postprocess import PostprocessParams, apply_postprocess, run_postprocess
 
 
 @dataclass
@@ -51,47 +48,54 @@ def evaluate_run(
     split: str = "val",
     batch_size: int = 16,
     device: str = "auto",
+    tta: bool = False,
+    postprocess: PostprocessParams | None = None,
+    use_postprocess_file: bool = True,
 ) -> Evaluation:
     """Score ``run``'s model on its validation split (or all frames of ``data_root``).
+
+    A cross-validation folder (``RUN/fold-K/``) is scored out-of-fold on ``val`` (each frame by
+    the fold model that held it out) and as the fold ensemble on ``all``. ``tta`` adds the
+    horizontal flip; ``postprocess`` defaults to the run's ``postprocess.json`` (unless
+    ``use_postprocess_file`` is False), else the model file's threshold and minimum area.
 
     Writes ``evaluation.json`` and ``per_image.csv`` into the run folder when evaluating the
     run's own validation split, so later stages (reports, post-processing) can read them.
     """
     run = Path(run)
-    runs.require_finished(run)
-    model, info = load_model(run / runs.MODEL)
-    split_info = runs.read_json(run / runs.SPLIT)
-    root = Path(data_root) if data_root else Path(split_info["data"])
-    samples = discover_labelled(root)
     if split == "val":
-        wanted = set(split_info["val"])
-        samples = [s for s in samples if s.name in wanted]
-        if not samples:
-            raise NervesegError(
-                f"none of the run's validation frames are in {root}; pass --split all to score "
-                "every frame of another data set"
-            )
-    elif split != "all":
+        held = predict_holdout(run, data_root, device=device, tta=tta, batch_size=batch_size)
+    elif split == "all":
+        predictor, info = load_run_predictor(run, device, tta=tta)
+        samples = discover_labelled(Path(data_root) if data_root else run_data_root(run))
+        held = predict_frames(predictor, info, samples, batch_size=batch_size)
+    else:
         raise NervesegError(f"--split must be val or all, got {split!r}")
-    loaded = load_set(samples, info.image_size, progress=True)
+    params = postprocess or run_postprocess(run, held.info, use_file=use_postprocess_file)
     accumulator, rows = ScoreAccumulator(), []
-    predictor = TorchPredictor(model, pick_device(device))
-    for chunk, output in predict_batches(predictor, info, loaded.images, batch_size=batch_size):
-        batch_samples = loaded.samples[chunk]
-        shapes = loaded.original_shapes[chunk]
-        predicted = masks_at_original_size(output.probabilities, shapes, info)
-        for sample, shape, pred in zip(batch_samples, shapes, predicted, strict=True):
-            truth = read_full_mask(sample, shape)
-            value = accumulator.update(torch.from_numpy(pred), torch.from_numpy(truth))
-            rows.append(
-                (sample.name, sample.subject, int(truth.sum()), int(pred.sum()), float(value[0]))
-            )
+    for sample, truth, pred in masks_and_truths(held, params):
+        value = accumulator.update(torch.from_numpy(pred), torch.from_numpy(truth))
+        rows.append(
+            (sample.name, sample.subject, int(truth.sum()), int(pred.sum()), float(value[0]))
+        )
     scores = accumulator.summary()
     evaluation = Evaluation(split, scores, all_empty_score(accumulator.truth_nonempty))
     if split == "val" and data_root is None:
         write_json(run / runs.EVALUATION, evaluation.as_dict())
         _write_per_image(run / "per_image.csv", rows)
     return evaluation
+
+
+def masks_and_truths(
+    held: HeldOut, params: PostprocessParams
+) -> Iterator[tuple[Sample, np.ndarray, np.ndarray]]:
+    """``(sample, truth, mask)`` per frame, both ``(H, W)`` bool at the original size.
+
+    One frame at a time, so full-resolution masks never pile up.
+    """
+    for i, sample in enumerate(held.samples):
+        mask = apply_postprocess(held.full_probability(i), params, held.frame_presence(i))
+        yield sample, held.truth(i), mask
 
 
 def _write_per_image(path: Path, rows: list[tuple]) -> None:

@@ -20,7 +20,7 @@ from torch.nn import functional as F
 
 from nerveseg.checkpoint import ModelInfo
 from nerveseg.models.outputs import split_output
-from nerveseg.postprocess import probabilities_to_masks
+from nerveseg.postprocess import PostprocessParams, apply_postprocess
 
 
 @dataclass
@@ -102,11 +102,23 @@ def resize_probabilities(probabilities: torch.Tensor, shape: tuple[int, int]) ->
 
 
 def masks_at_original_size(
-    probabilities: torch.Tensor, shapes: list[tuple[int, int]], info: ModelInfo
+    probabilities: torch.Tensor,
+    shapes: list[tuple[int, int]],
+    info: ModelInfo | PostprocessParams,
+    presence: torch.Tensor | None = None,
 ) -> list[np.ndarray]:
-    """Post-processed boolean masks, each at its frame's original size."""
+    """Post-processed boolean masks, each at its frame's original size.
+
+    ``info`` is the post-processing to apply: a run's fitted :class:`PostprocessParams`
+    (``postprocess.json``), or a :class:`ModelInfo` for its threshold and minimum area.
+    ``presence`` is the batch's ``(N,)`` presence probabilities, for the presence gate.
+    """
+    params = (
+        info if isinstance(info, PostprocessParams) else PostprocessParams.from_model_info(info)
+    )
     masks = []
-    for prob, shape in zip(probabilities, shapes, strict=True):
-        full = resize_probabilities(prob[None], shape)
-        masks.append(probabilities_to_masks(full, info.threshold, info.min_area)[0].numpy())
+    for i, (prob, shape) in enumerate(zip(probabilities, shapes, strict=True)):
+        full = resize_probabilities(prob[None], shape)[0]
+        frame_presence = None if presence is None else float(presence[i])
+        masks.append(apply_postprocess(full, params, frame_presence))
     return masks

@@ -23,6 +23,14 @@ def add(commands) -> None:
     )
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
+    parser.add_argument(
+        "--tta", action="store_true", help="average with the left-right flipped frame (2x time)"
+    )
+    parser.add_argument(
+        "--no-postprocess-file",
+        action="store_true",
+        help="ignore the run's postprocess.json; use the model file's threshold and min area",
+    )
     parser.set_defaults(handler=_run_evaluate)
 
 
@@ -31,7 +39,13 @@ def _run_evaluate(args: argparse.Namespace) -> int:
 
     split = args.split or ("all" if args.data else "val")
     evaluation = evaluate_run(
-        args.run, args.data, split=split, batch_size=args.batch_size, device=args.device
+        args.run,
+        args.data,
+        split=split,
+        batch_size=args.batch_size,
+        device=args.device,
+        tta=args.tta,
+        use_postprocess_file=not args.no_postprocess_file,
     )
     print(json.dumps(nan_to_none(evaluation.as_dict()), indent=2))
     return 0

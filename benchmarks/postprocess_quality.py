@@ -1,0 +1,161 @@
+"""Quality and cost of post-processing, test-time augmentation and (optionally) a dense CRF.
+
+    python benchmarks/postprocess_quality.py RUN [--crf] [--device cpu]
+
+Predicts the run's held-out frames (validation, or out-of-fold for a cross-validation folder)
+with and without the horizontal-flip TTA, fits the post-processing greedily on each, and prints
+the competition score and the Dice on frames with a nerve after every step, with the time per
+frame of each stage. Scores after fitting are in-sample (fitted and scored on the same frames):
+compare them with each other, not with a test score. ``--crf`` adds a dense CRF (needs the
+``pydensecrf2`` package, which builds from source) at the network's input size before the fit.
+Prints figures, asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from nerveseg.ensemble import load_run_predictor
+from nerveseg.holdout import HeldOut, predict_holdout
+from nerveseg.inference import normalise, resize_probabilities
+from nerveseg.postprocess import PostprocessParams, apply_postprocess
+from nerveseg.postprocess_fit import FrameScorer, describe, fit_postprocess
+from nerveseg.tta import TTAPredictor
+
+CRF_SETTINGS = [  # (bilateral sxy at 580 px wide, srgb, compat)
+    (10, 10, 3),
+    (20, 5, 3),
+    (40, 15, 5),
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run", type=Path)
+    parser.add_argument("--crf", action="store_true", help="also try a dense CRF (pydensecrf2)")
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args()
+
+    plain = predict_holdout(args.run, device=args.device)
+    flipped = predict_holdout(args.run, device=args.device, tta=True)
+    shape = Counter(plain.shapes).most_common(1)[0][0]
+    truths = _truths(plain)
+    print(f"{len(plain)} {plain.source} frames, {sum(bool(t.any()) for t in truths)} with a nerve")
+    timings = {
+        "plain": _model_ms(args.run, args.device, plain, lambda p: p),
+        "flip TTA": _model_ms(args.run, args.device, plain, TTAPredictor),
+        "flip + 2 px shifts TTA": _model_ms(
+            args.run, args.device, plain, lambda p: TTAPredictor(p, shifts=2)
+        ),
+    }
+    print("model time per frame: " + ", ".join(f"{k} {v:.1f} ms" for k, v in timings.items()))
+    print(f"resize to {shape[1]}x{shape[0]}: {_resize_ms(plain):.2f} ms per frame\n")
+
+    start = PostprocessParams.from_model_info(plain.info)
+    for label, held in (("no TTA", plain), ("flip TTA", flipped)):
+        scorer = FrameScorer(_full(held), truths, held.presence)
+        print(f"== {label}")
+        _report_fit(scorer, start, shape)
+    if args.crf:
+        _report_crf(plain, truths, start, shape)
+
+
+def _report_fit(scorer: FrameScorer, start: PostprocessParams, shape) -> None:
+    result = fit_postprocess(scorer, start, shape)
+    params = start
+    rows = [("model file", params)]
+    for step in result.steps:
+        params = dataclasses.replace(params, **{step.step: step.chosen})
+        best_value, best_score = max(step.tried, key=lambda item: item[1])
+        verdict = "kept" if step.kept else f"unchanged (best tried {best_value}: {best_score:.4f})"
+        rows.append((f"{step.step} {verdict}", params))
+    print(f"{'step':<52} {'score':>7} {'dice':>7} {'ms/frame':>9}")
+    for name, params in rows:
+        score, dice = scorer.summary(params)
+        print(f"{name:<52} {score:7.4f} {dice:7.4f} {_postprocess_ms(scorer, params):9.2f}")
+    print(f"fitted: {describe(result.params)}\n")
+
+
+def _report_crf(held: HeldOut, truths, start: PostprocessParams, shape) -> None:
+    try:
+        import pydensecrf.densecrf as dcrf
+    except ImportError:
+        print("--crf: pydensecrf2 is not installed (pip install pydensecrf2; builds from source)")
+        return
+    scale = held.info.image_size[1] / shape[1]
+    for sxy, srgb, compat in CRF_SETTINGS:
+        started = time.perf_counter()
+        refined = np.stack(
+            [
+                _crf(dcrf, held.probabilities[i], held.images[i], sxy * scale, srgb, compat)
+                for i in range(len(held))
+            ]
+        )
+        ms = (time.perf_counter() - started) / len(held) * 1000
+        crf_held = dataclasses.replace(held, probabilities=refined)
+        scorer = FrameScorer(_full(crf_held), truths, held.presence)
+        result = fit_postprocess(scorer, start, shape)
+        print(
+            f"CRF sxy={sxy} srgb={srgb} compat={compat}: {ms:.0f} ms per frame at "
+            f"{held.info.image_size[1]}x{held.info.image_size[0]}; score {result.start_score:.4f} "
+            f"with the model file's params, {result.score:.4f} refitted ({describe(result.params)})"
+        )
+
+
+def _crf(dcrf, prob, image, sxy, srgb, compat, iterations=5):
+    height, width = prob.shape
+    p = np.clip(prob.astype(np.float32), 1e-5, 1 - 1e-5)
+    crf = dcrf.DenseCRF2D(width, height, 2)
+    crf.setUnaryEnergy(np.ascontiguousarray(-np.log(np.stack([1 - p, p])).reshape(2, -1)))
+    crf.addPairwiseGaussian(sxy=3, compat=3)
+    rgb = np.ascontiguousarray(np.repeat(image[..., None], 3, axis=2))
+    crf.addPairwiseBilateral(sxy=sxy, srgb=srgb, rgbim=rgb, compat=compat)
+    return np.array(crf.inference(iterations), dtype=np.float32).reshape(2, height, width)[1]
+
+
+def _truths(held: HeldOut) -> list[np.ndarray]:
+    return [held.truth(i) for i in range(len(held))]
+
+
+def _full(held: HeldOut) -> list[np.ndarray]:
+    return [held.full_probability(i).astype(np.float16) for i in range(len(held))]
+
+
+def _model_ms(run: Path, device: str, held: HeldOut, wrap, repeats: int = 3) -> float:
+    """Median time per frame of the (wrapped) predictor alone, batches of 16 normalised."""
+    predictor, info = load_run_predictor(run, device)
+    predictor = wrap(predictor)
+    batch = normalise(held.images[:16], info.mean, info.std)
+    predictor(batch)  # warm-up
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        predictor(batch)
+        times.append((time.perf_counter() - started) / len(batch))
+    return float(np.median(times)) * 1000
+
+
+def _resize_ms(held: HeldOut, frames: int = 50) -> float:
+    started = time.perf_counter()
+    for i in range(min(frames, len(held))):
+        resize_probabilities(torch.from_numpy(held.probabilities[i])[None], held.shapes[i])
+    return (time.perf_counter() - started) / min(frames, len(held)) * 1000
+
+
+def _postprocess_ms(scorer: FrameScorer, params: PostprocessParams, frames: int = 50) -> float:
+    chosen = scorer.probabilities[:frames]
+    presence = None if scorer.presence is None else scorer.presence[:frames]
+    started = time.perf_counter()
+    apply_postprocess(np.stack(chosen), params, presence)
+    return (time.perf_counter() - started) / len(chosen) * 1000
+
+
+if __name__ == "__main__":
+    main()

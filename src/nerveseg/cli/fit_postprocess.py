@@ -1,0 +1,63 @@
+"""``nerveseg fit-postprocess``: choose a run's post-processing on its held-out frames."""
+
+from __future__ import annotations
+
+import argparse
+from collections import Counter
+from pathlib import Path
+
+
+def add(commands) -> None:
+    parser = commands.add_parser(
+        "fit-postprocess",
+        help="fit threshold, minimum area, shape and presence steps on held-out frames",
+        description=(
+            "Predict the run's validation frames once (out-of-fold for a cross-validation "
+            "folder RUN/fold-K), choose each post-processing step greedily by the competition "
+            "score, and write RUN/postprocess.json, which evaluate and predict then apply."
+        ),
+    )
+    parser.add_argument("run", type=Path, metavar="RUN", help="a finished run folder")
+    parser.add_argument(
+        "--tta",
+        action="store_true",
+        help="fit on flip-averaged probabilities (then predict and evaluate with --tta too)",
+    )
+    parser.add_argument(
+        "--margin",
+        type=float,
+        default=None,
+        help="score gain a step must beat to be kept (default: 1 / number of frames)",
+    )
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
+    parser.set_defaults(handler=_run_fit)
+
+
+def _run_fit(args: argparse.Namespace) -> int:
+    from nerveseg.holdout import predict_holdout
+    from nerveseg.postprocess import POSTPROCESS, PostprocessParams, save_postprocess
+    from nerveseg.postprocess_fit import FrameScorer, fit_postprocess
+
+    held = predict_holdout(args.run, device=args.device, tta=args.tta, batch_size=args.batch_size)
+    print(
+        f"{len(held)} {held.source} frames predicted "
+        f"({held.seconds_per_frame * 1000:.1f} ms per frame{' with TTA' if args.tta else ''})"
+    )
+    scorer = FrameScorer.from_holdout(held)
+    frame_shape = Counter(held.shapes).most_common(1)[0][0]
+    start = PostprocessParams.from_model_info(held.info)
+    result = fit_postprocess(
+        scorer, start, frame_shape, margin=args.margin, source=held.source, log=print
+    )
+    fit = {
+        **result.as_dict(),
+        "tta": args.tta,
+        "predict_seconds_per_frame": held.seconds_per_frame,
+    }
+    save_postprocess(Path(args.run) / POSTPROCESS, result.params, fit)
+    print(
+        f"score {result.start_score:.4f} -> {result.score:.4f} "
+        f"(all-empty {result.all_empty_score:.4f}); wrote {Path(args.run) / POSTPROCESS}"
+    )
+    return 0

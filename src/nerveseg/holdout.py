@@ -1,0 +1,156 @@
+"""Predictions on frames a model did not train on, kept in memory for scoring and fitting.
+
+For a single run these are its validation frames; for a cross-validation folder
+(``RUN/fold-K/``) they are the out-of-fold predictions: every frame of the data set predicted
+once, by the fold model that held it out. That is the honest set on which to fit the
+post-processing of a fold ensemble and to report its expected score.
+
+Probabilities stay at the network's input size (~80 KB a frame at 128x160); callers resize one
+frame at a time to the original size (:meth:`HeldOut.full_probability`).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from nerveseg import runs
+from nerveseg.checkpoint import ModelInfo
+from nerveseg.data.loading import load_set, read_full_mask
+from nerveseg.data.samples import Sample, discover_labelled
+from nerveseg.ensemble import fold_dirs, is_cross_validation, load_run_predictor
+from nerveseg.errors import NervesegError
+from nerveseg.inference import Predictor, predict_batches, resize_probabilities
+
+
+@dataclass
+class HeldOut:
+    """Per-frame predictions at the network's input size, with what is needed to score them.
+
+    Attributes:
+        samples: the frames, in order.
+        shapes: each frame's original ``(H, W)``.
+        images: ``(N, h, w)`` uint8 frames as the network saw them (for overlays and the CRF).
+        probabilities: ``(N, h, w)`` float32 nerve probabilities.
+        presence: ``(N,)`` float32 presence probabilities, or None without a presence head.
+        info: the (first) model's info: input size, normalisation, default post-processing.
+        source: ``"validation"``, ``"out-of-fold"`` or ``"all"`` (every frame of a data set).
+        seconds_per_frame: the predictor's time per frame (normalisation included).
+    """
+
+    samples: list[Sample]
+    shapes: list[tuple[int, int]]
+    images: np.ndarray
+    probabilities: np.ndarray
+    presence: np.ndarray | None
+    info: ModelInfo
+    source: str
+    seconds_per_frame: float
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def full_probability(self, index: int) -> np.ndarray:
+        """Frame ``index``'s probabilities bilinearly resized to its original size: ``(H, W)``."""
+        prob = torch.from_numpy(self.probabilities[index])[None]
+        return resize_probabilities(prob, self.shapes[index])[0].numpy()
+
+    def truth(self, index: int) -> np.ndarray:
+        """Frame ``index``'s ``(H, W)`` bool mask at the original size."""
+        return read_full_mask(self.samples[index], self.shapes[index])
+
+    def frame_presence(self, index: int) -> float | None:
+        return None if self.presence is None else float(self.presence[index])
+
+
+def predict_frames(
+    predictor: Predictor,
+    info: ModelInfo,
+    samples: list[Sample],
+    *,
+    batch_size: int = 16,
+    source: str = "all",
+) -> HeldOut:
+    """Load ``samples`` at the model's size and predict them all."""
+    loaded = load_set(samples, info.image_size, progress=True)
+    probabilities = np.empty(loaded.images.shape, dtype=np.float32)
+    presences: list[np.ndarray] = []
+    started = time.perf_counter()
+    for chunk, output in predict_batches(predictor, info, loaded.images, batch_size=batch_size):
+        probabilities[chunk] = output.probabilities.numpy()
+        if output.presence is not None:
+            presences.append(output.presence.numpy())
+    seconds = (time.perf_counter() - started) / max(len(loaded.samples), 1)
+    return HeldOut(
+        samples=loaded.samples,
+        shapes=loaded.original_shapes,
+        images=loaded.images,
+        probabilities=probabilities,
+        presence=np.concatenate(presences) if presences else None,
+        info=info,
+        source=source,
+        seconds_per_frame=seconds,
+    )
+
+
+def predict_holdout(
+    run: Path,
+    data_root: Path | None = None,
+    *,
+    device: str = "auto",
+    tta: bool = False,
+    batch_size: int = 16,
+) -> HeldOut:
+    """The run's validation frames, or out-of-fold predictions for a cross-validation folder.
+
+    ``data_root`` replaces the data folder the run trained on (the same frames elsewhere).
+    """
+    run = Path(run)
+    if not is_cross_validation(run):
+        return _validation(run, data_root, device=device, tta=tta, batch_size=batch_size)
+    parts = [
+        _validation(fold, data_root, device=device, tta=tta, batch_size=batch_size)
+        for fold in fold_dirs(run)
+    ]
+    frames = sum(len(p) for p in parts)
+    return HeldOut(
+        samples=[s for p in parts for s in p.samples],
+        shapes=[s for p in parts for s in p.shapes],
+        images=np.concatenate([p.images for p in parts]),
+        probabilities=np.concatenate([p.probabilities for p in parts]),
+        presence=(
+            None
+            if any(p.presence is None for p in parts)
+            else np.concatenate([p.presence for p in parts])
+        ),
+        info=parts[0].info,
+        source="out-of-fold",
+        seconds_per_frame=sum(p.seconds_per_frame * len(p) for p in parts) / max(frames, 1),
+    )
+
+
+def run_data_root(run: Path) -> Path:
+    """The data folder a run (or the first fold of a cross-validation folder) trained on."""
+    run = Path(run)
+    first = fold_dirs(run)[0] if is_cross_validation(run) else run
+    return Path(runs.read_json(first / runs.SPLIT)["data"])
+
+
+def _validation(
+    run: Path, data_root: Path | None, *, device: str, tta: bool, batch_size: int
+) -> HeldOut:
+    predictor, info = load_run_predictor(run, device, tta=tta)
+    split = runs.read_json(run / runs.SPLIT)
+    root = Path(data_root) if data_root else Path(split["data"])
+    wanted = set(split["val"])
+    samples = [s for s in discover_labelled(root) if s.name in wanted]
+    if not samples:
+        raise NervesegError(
+            f"none of {run.name}'s validation frames are in {root}; pass --split all to score "
+            "every frame of another data set"
+        )
+    return predict_frames(predictor, info, samples, batch_size=batch_size, source="validation")

@@ -1,0 +1,120 @@
+"""Post-processing as data: each step on tiny hand-made maps, the JSON round trip, the fallback."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from nerveseg.errors import NervesegError
+from nerveseg.inference import masks_at_original_size
+from nerveseg.postprocess import (
+    POSTPROCESS,
+    PostprocessParams,
+    apply_postprocess,
+    load_postprocess,
+    run_postprocess,
+    save_postprocess,
+)
+
+
+def blob(shape=(40, 60), box=(10, 20, 15, 30), value=0.9) -> np.ndarray:
+    """Probability map: ``value`` inside ``box`` = (top, bottom, left, right), 0 elsewhere."""
+    prob = np.zeros(shape, dtype=np.float32)
+    top, bottom, left, right = box
+    prob[top:bottom, left:right] = value
+    return prob
+
+
+def test_threshold_and_min_area():
+    prob = blob(box=(10, 20, 15, 30), value=0.6)  # 150 pixels
+    assert apply_postprocess(prob, PostprocessParams(threshold=0.5)).sum() == 150
+    assert apply_postprocess(prob, PostprocessParams(threshold=0.7)).sum() == 0
+    assert apply_postprocess(prob, PostprocessParams(min_area=150)).sum() == 150
+    assert apply_postprocess(prob, PostprocessParams(min_area=151)).sum() == 0
+
+
+def test_max_area_gate_empties_implausibly_large_masks():
+    prob = blob(box=(0, 30, 0, 50))  # 1,500 pixels
+    assert apply_postprocess(prob, PostprocessParams(max_area=1000)).sum() == 0
+    assert apply_postprocess(prob, PostprocessParams(max_area=1500)).sum() == 1500
+
+
+def test_keep_largest_component():
+    prob = blob(box=(5, 15, 5, 15)) + blob(box=(25, 28, 40, 43))  # 100 and 9 pixels
+    mask = apply_postprocess(prob, PostprocessParams(keep_largest=True))
+    assert mask.sum() == 100 and not mask[26, 41]
+
+
+def test_fill_holes_and_closing():
+    ring = blob(box=(5, 25, 5, 25))
+    ring[10:20, 10:20] = 0
+    assert apply_postprocess(ring, PostprocessParams()).sum() == 400 - 100
+    assert apply_postprocess(ring, PostprocessParams(fill_holes=True)).sum() == 400
+    # Two bars 2 px apart: a closing of radius 2 bridges the gap, radius 0 does not.
+    bars = blob(box=(10, 20, 10, 20)) + blob(box=(10, 20, 22, 32))
+    assert apply_postprocess(bars, PostprocessParams()).sum() == 200
+    closed = apply_postprocess(bars, PostprocessParams(closing_radius=2))
+    assert closed[15, 20] and closed[15, 21] and closed.sum() > 200
+
+
+def test_closing_near_the_frame_edge_keeps_the_shape():
+    prob = blob(box=(0, 10, 0, 10))
+    assert apply_postprocess(prob, PostprocessParams(closing_radius=3)).sum() == 100
+
+
+def test_presence_gate():
+    probs = np.stack([blob(), blob()])
+    params = PostprocessParams(presence_threshold=0.5)
+    masks = apply_postprocess(probs, params, presence=np.array([0.9, 0.2]))
+    assert masks.shape == probs.shape and masks[0].any() and not masks[1].any()
+    with pytest.raises(NervesegError, match="no presence"):
+        apply_postprocess(probs, params)
+
+
+def test_batch_and_torch_inputs_match_single_frames():
+    probs = torch.from_numpy(np.stack([blob(), blob(value=0.3)])).half()
+    masks = apply_postprocess(probs, PostprocessParams())
+    assert masks.dtype == bool and masks.shape == (2, 40, 60)
+    np.testing.assert_array_equal(masks[0], apply_postprocess(blob(), PostprocessParams()))
+    assert not masks[1].any()
+
+
+def test_params_round_trip_through_json(tmp_path):
+    params = PostprocessParams(threshold=0.4, min_area=900, keep_largest=True, fill_holes=True)
+    save_postprocess(tmp_path / POSTPROCESS, params, {"steps": []})
+    assert load_postprocess(tmp_path / POSTPROCESS) == params
+    assert json.loads((tmp_path / POSTPROCESS).read_text())["fit"] == {"steps": []}
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"treshold": 0.5}, "unknown post-processing key"),
+        ({"keep_largest": "yes"}, "true or false"),
+        ({"min_area": 10.5}, "whole number"),
+    ],
+)
+def test_bad_params_fail_loudly(data, message):
+    with pytest.raises(NervesegError, match=message):
+        PostprocessParams.from_dict(data)
+
+
+def test_run_without_file_uses_the_model_files_values(tmp_path):
+    info = SimpleNamespace(threshold=0.4, min_area=300)
+    assert run_postprocess(tmp_path, info) == PostprocessParams(threshold=0.4, min_area=300)
+    save_postprocess(tmp_path / POSTPROCESS, PostprocessParams(threshold=0.6), {})
+    assert run_postprocess(tmp_path, info).threshold == 0.6
+    assert run_postprocess(tmp_path, info, use_file=False).threshold == 0.4
+
+
+def test_masks_at_original_size_takes_params_or_model_info():
+    probs = torch.from_numpy(blob(shape=(20, 30), box=(5, 10, 5, 15), value=0.6))[None]
+    info = SimpleNamespace(threshold=0.5, min_area=0)
+    from_info = masks_at_original_size(probs, [(40, 60)], info)
+    from_params = masks_at_original_size(probs, [(40, 60)], PostprocessParams(threshold=0.7))
+    assert from_info[0].shape == (40, 60) and from_info[0].any()
+    assert not from_params[0].any()
