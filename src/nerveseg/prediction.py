@@ -1,32 +1,37 @@
 """Predict masks for a folder of frames: PNG masks plus a Kaggle submission CSV.
 
-Masks are written as each batch finishes (atomically, one file each), so a long prediction is a
-progress bar, not a wait; the submission CSV is written last, in test-id order.
+Frames are decoded and resized a chunk at a time and each mask is written as its batch
+finishes (atomically, one file each), so predicting Kaggle's 5,508 test frames is a progress
+bar from the first second, not a wait, and memory does not grow with the folder. A killed run
+continues with ``resume``: frames whose mask is already written are read back instead of
+predicted again. The submission CSV is written last, in test-id order.
 """
 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+from tqdm.auto import tqdm
+
 from nerveseg import runs
-from nerveseg.checkpoint import load_model
-from nerveseg.data.images import write_mask_png
+from nerveseg.checkpoint import ModelInfo
+from nerveseg.data.images import read_mask, write_mask_png
 from nerveseg.data.kaggle import write_submission
 from nerveseg.data.loading import load_set
 from nerveseg.data.rle import rle_encode
-from nerveseg.data.samples import discover_unlabelled
-from nerveseg.errors import NervesegError
-from nerveseg.inference import (
-    TorchPredictor,
-    masks_at_original_size,
-    pick_device,
-    predict_batches,
-)
+from nerveseg.data.samples import Sample, discover_unlabelled
+from nerveseg.errors import DataError, NervesegError
+from nerveseg.inference import Predictor, masks_at_original_size, predict_batches
+from nerveseg.postprocess import PostprocessParams
 
 MASKS = "masks"
 SUBMISSION = "submission.csv"
+# Frames decoded at a time: a few MB at the network's size, and the bar moves from the start.
+CHUNK = 256
 
 
 @dataclass
@@ -48,31 +53,99 @@ def resolve_model_path(run: Path | None, model: Path | None) -> Path:
 
 
 def predict_folder(
-    model_path: Path,
+    model_path: Path | None,
     input_dir: Path,
     out: Path,
     *,
     overwrite: bool = False,
+    resume: bool = False,
     batch_size: int = 16,
     device: str = "auto",
+    predictor: Predictor | None = None,
+    info: ModelInfo | None = None,
+    postprocess: PostprocessParams | None = None,
+    progress: bool = True,
 ) -> PredictionResult:
-    """Predict every frame in ``input_dir`` into ``out/masks/`` and ``out/submission.csv``."""
+    """Predict every frame in ``input_dir`` into ``out/masks/`` and ``out/submission.csv``.
+
+    A caller that built its own ``predictor`` (an ensemble, test-time augmentation) passes it
+    with its ``info`` instead of ``model_path``; ``postprocess`` replaces the model file's
+    threshold and minimum area (a run's fitted ``postprocess.json``). ``model_path`` may be a
+    ``model.pt``, an exported ``.onnx`` or ``.ts`` (see :func:`nerveseg.runtimes.open_model`).
+
+    With ``resume``, masks already in ``out/masks/`` are kept and read back for the CSV, and
+    only the frames without one are predicted: the way to finish a killed run. It assumes the
+    earlier masks came from the same model and post-processing.
+    """
     out = Path(out)
-    _prepare_out(out, overwrite)
-    model, info = load_model(model_path)
+    if resume and overwrite:
+        raise NervesegError("--resume keeps earlier masks and --overwrite deletes them: pick one")
+    if resume:
+        out.mkdir(parents=True, exist_ok=True)
+    else:
+        _prepare_out(out, overwrite)
+    if predictor is None:
+        from nerveseg.runtimes import open_model  # ONNX Runtime is only imported when used
+
+        opened = open_model(Path(model_path), device)
+        predictor, info = opened.predictor, opened.info
+        postprocess = postprocess or opened.postprocess
+    elif info is None:
+        raise ValueError("a predictor passed in needs its ModelInfo (info=...)")
+    params = postprocess or info
     samples = discover_unlabelled(Path(input_dir))
-    loaded = load_set(samples, info.image_size, progress=True)
-    rows, nonempty = [], 0
-    predictor = TorchPredictor(model, pick_device(device))
-    for chunk, output in predict_batches(predictor, info, loaded.images, batch_size=batch_size):
-        batch_samples = loaded.samples[chunk]
-        masks = masks_at_original_size(output.probabilities, loaded.original_shapes[chunk], info)
-        for sample, mask in zip(batch_samples, masks, strict=True):
-            write_mask_png(out / MASKS / f"{sample.name}_mask.png", mask)
-            rows.append((sample.name, rle_encode(mask)))
-            nonempty += bool(mask.any())
-    write_submission(out / SUBMISSION, rows)
+    rows = _written_masks(out / MASKS, samples) if resume else {}
+    todo = [sample for sample in samples if sample.name not in rows]
+    # tqdm comes with Lightning; the bar counts frames, starting at those already done.
+    bar = tqdm(
+        total=len(samples), initial=len(rows), desc="predicting", unit="frame", disable=not progress
+    )
+    with bar:
+        for batch, masks in _predicted_masks(todo, predictor, info, params, batch_size):
+            for sample, mask in zip(batch, masks, strict=True):
+                write_mask_png(_mask_path(out, sample), mask)
+                rows[sample.name] = rle_encode(mask)
+            bar.update(len(masks))
+    write_submission(out / SUBMISSION, rows.items())
+    nonempty = sum(bool(rle) for rle in rows.values())
     return PredictionResult(out, len(rows), nonempty, out / SUBMISSION)
+
+
+def _predicted_masks(
+    samples: list[Sample],
+    predictor: Predictor,
+    info: ModelInfo,
+    params: PostprocessParams | ModelInfo,
+    batch_size: int,
+) -> Iterator[tuple[list[Sample], list[np.ndarray]]]:
+    """Masks at each frame's original size, a batch at a time, decoding CHUNK frames at a time."""
+    for start in range(0, len(samples), CHUNK):
+        loaded = load_set(samples[start : start + CHUNK], info.image_size)
+        for chunk, output in predict_batches(predictor, info, loaded.images, batch_size=batch_size):
+            shapes = loaded.original_shapes[chunk]
+            masks = masks_at_original_size(output.probabilities, shapes, params, output.presence)
+            yield loaded.samples[chunk], masks
+
+
+def _mask_path(out: Path, sample: Sample) -> Path:
+    return out / MASKS / f"{sample.name}_mask.png"
+
+
+def _written_masks(folder: Path, samples: list[Sample]) -> dict[str, str]:
+    """RLE of every sample whose mask a previous run wrote; unreadable ones are predicted again.
+
+    Masks are written atomically, so a file that exists is complete; a damaged one (a full disk,
+    a hand edit) is simply redone.
+    """
+    rows = {}
+    for sample in samples:
+        path = folder / f"{sample.name}_mask.png"
+        if path.is_file():
+            try:
+                rows[sample.name] = rle_encode(read_mask(path))
+            except DataError:
+                continue
+    return rows
 
 
 def _prepare_out(out: Path, overwrite: bool) -> None:
@@ -81,7 +154,7 @@ def _prepare_out(out: Path, overwrite: bool) -> None:
     if existing and not overwrite:
         raise NervesegError(
             f"{out}: already holds predictions ({', '.join(p.name for p in existing)}); "
-            "pass --overwrite to replace them or choose another --out"
+            "pass --overwrite to replace them, --resume to finish them, or choose another --out"
         )
     for path in existing:
         shutil.rmtree(path) if path.is_dir() else path.unlink()

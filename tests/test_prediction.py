@@ -1,0 +1,78 @@
+"""Streaming, resumable prediction of a folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from nerveseg import prediction
+from nerveseg.checkpoint import ModelInfo, load_model, save_model_file
+from nerveseg.cli import main
+from nerveseg.errors import NervesegError
+from nerveseg.inference import BatchOutput, TorchPredictor
+from nerveseg.models import build_model
+from nerveseg.prediction import predict_folder
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory) -> Path:
+    # output_prior 0.5: the untrained model draws varied masks at threshold 0.5, not none.
+    torch.manual_seed(0)
+    kwargs = {"width": 0.0625, "output_prior": 0.5}
+    info = ModelInfo("segnet", kwargs, (64, 96), mean=0.4, std=0.2, min_area=3)
+    path = tmp_path_factory.mktemp("model") / "model.pt"
+    save_model_file(path, build_model("segnet", **kwargs), info)
+    return path
+
+
+class Counting:
+    """Wraps a predictor and counts the frames it was asked for."""
+
+    def __init__(self, base) -> None:
+        self.base, self.frames = base, 0
+
+    def __call__(self, batch: torch.Tensor) -> BatchOutput:
+        self.frames += len(batch)
+        return self.base(batch)
+
+
+def test_resume_predicts_only_missing_frames_and_gives_the_same_submission(
+    model_file, tiny_data, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(prediction, "CHUNK", 3)  # 4 frames: two chunks
+    out = tmp_path / "pred"
+    args = ["predict", "--model", str(model_file), "--input", str(tiny_data / "test")]
+    assert main([*args, "--out", str(out)]) == 0
+    submission = (out / "submission.csv").read_bytes()
+    rows = submission.decode().splitlines()[1:]
+    assert len(rows) == 4 and any(not row.endswith(",") for row in rows)  # some masks non-empty
+    masks = sorted((out / "masks").glob("*_mask.png"))
+    removed = masks[1:3]
+    for path in [*removed, out / "submission.csv"]:
+        path.unlink()
+
+    model, info = load_model(model_file)
+    counting = Counting(TorchPredictor(model))
+    result = predict_folder(
+        None, tiny_data / "test", out, resume=True, predictor=counting, info=info, progress=False
+    )
+    assert counting.frames == len(removed)
+    assert result.frames == 4
+    assert (out / "submission.csv").read_bytes() == submission
+    assert all(path.is_file() for path in removed)
+
+
+def test_resume_and_overwrite_conflict(model_file, tiny_data, tmp_path):
+    with pytest.raises(NervesegError, match="pick one"):
+        predict_folder(model_file, tiny_data / "test", tmp_path, resume=True, overwrite=True)
+
+
+def test_existing_predictions_name_both_ways_forward(model_file, tiny_data, tmp_path, capsys):
+    args = ["predict", "--model", str(model_file), "--input", str(tiny_data / "test")]
+    assert main([*args, "--out", str(tmp_path)]) == 0
+    assert main([*args, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "--overwrite" in err and "--resume" in err
+    assert main([*args, "--out", str(tmp_path), "--resume"]) == 0
