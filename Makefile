@@ -23,8 +23,10 @@ $(VENV)/.installed: pyproject.toml | $(VENV)/bin/python
 demo: setup
 	$(BIN)/nerveseg synth $(DEMO_DIR)/data --preset demo --overwrite
 	$(BIN)/nerveseg train --data $(DEMO_DIR)/data --preset demo --run $(DEMO_DIR)/run --overwrite
+	$(BIN)/nerveseg fit-postprocess $(DEMO_DIR)/run
 	$(BIN)/nerveseg evaluate --run $(DEMO_DIR)/run
 	$(BIN)/nerveseg predict --run $(DEMO_DIR)/run --input $(DEMO_DIR)/data/test --out $(DEMO_DIR)/predictions --overwrite
+	$(BIN)/nerveseg report $(DEMO_DIR)/run
 	@$(BIN)/python -m nerveseg.demo_summary $(DEMO_DIR)
 
 test: setup

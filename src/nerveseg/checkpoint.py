@@ -35,6 +35,9 @@ class ModelInfo:
     std: float
     threshold: float = 0.5
     min_area: int = 0
+    # Frames whose presence probability is below this get an empty mask; 0 = off (and the
+    # default, so files written before presence heads existed load unchanged).
+    presence_threshold: float = 0.0
     epoch: int = -1
     score: float = float("nan")
     config: dict[str, Any] = field(default_factory=dict)

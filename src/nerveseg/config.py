@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from nerveseg.data.duplicates import DEFAULT_THRESHOLD
 from nerveseg.data.synth import SynthConfig
 from nerveseg.errors import ConfigError
 
@@ -33,14 +34,29 @@ class DataConfig:
     fold: int = 0
     split_seed: int = 0
     skip_bad: bool = False
+    cache: bool = True  # decode and resize once, reuse while files and settings are unchanged
+    cache_dir: str = ""  # default: $NERVESEG_CACHE or ~/.cache/nerveseg
+    # Contradictory near-duplicates in the training frames: none | report | drop | union |
+    # majority (see nerveseg.data.cleaning). Validation frames are never changed.
+    clean: str = "none"
+    duplicate_threshold: float = DEFAULT_THRESHOLD  # thumbnail distance, nerveseg.data.duplicates
 
 
 @dataclass
 class ModelConfig:
-    """Which network, and its size knob (``width`` multiplies every channel count)."""
+    """Which network (a name in ``nerveseg.models.MODELS``) and its size knobs.
+
+    ``width`` multiplies every channel count; ``depth`` is the number of poolings (0 = the
+    architecture's own). ``presence_head`` adds a per-frame "is there a nerve" classifier.
+    ``encoder_weights`` is a local torchvision ``vgg16_bn`` state dict that initialises the
+    encoder of ``segnet`` / ``attention_segnet`` at width 1 (nothing is downloaded).
+    """
 
     name: str = "segnet"
     width: float = 1.0
+    depth: int = 0
+    presence_head: bool = False
+    encoder_weights: str = ""
 
 
 @dataclass
@@ -72,6 +88,7 @@ class LossConfig:
     bce_weight: float = 1.0
     dice_weight: float = 1.0
     smooth: float = 1.0
+    presence_weight: float = 0.5  # BCE of the presence logit; used only with model.presence_head
 
 
 @dataclass
@@ -90,12 +107,17 @@ class TrainConfig:
     """The loop's budget and hardware. Lightning does the loop."""
 
     epochs: int = 60
-    batch_size: int = 16
+    batch_size: int = 16  # per process: the effective batch is batch_size * devices * num_nodes
     patience: int = 10
     seed: int = 0
     precision: str = "32-true"
     accelerator: str = "auto"
-    devices: int = 1
+    devices: int = 1  # per machine (node)
+    num_nodes: int = 1
+    strategy: str = "auto"  # auto = ddp when devices * num_nodes > 1; or ddp, fsdp, ...
+    # With several processes, BatchNorm statistics over the whole batch, not each process's
+    # share: training then matches one process with the effective batch.
+    sync_batchnorm: bool = True
     max_minutes: float = 0.0  # 0 = no wall-clock limit
     progress_bar: bool = True
 
@@ -110,6 +132,37 @@ class PostprocessConfig:
 
     threshold: float = 0.5
     min_area: int = 0
+    # With model.presence_head: a frame whose presence probability is below this gets an empty
+    # mask (validation score and the model file); 0 = off.
+    presence_threshold: float = 0.5
+
+
+def _default_search_space() -> dict[str, list]:
+    return {
+        "optim.lr": ["log_float", 1e-4, 3e-3],
+        "loss.dice_weight": ["float", 0.5, 2.0],
+        "augment.rotation_degrees": ["float", 0.0, 20.0],
+    }
+
+
+@dataclass
+class TuneConfig:
+    """``nerveseg tune``: an Optuna study over ``space``, which maps a dotted setting to a spec.
+
+    Specs: ``[float, low, high]``, ``[log_float, low, high]``, ``[int, low, high]``,
+    ``[log_int, low, high]``, ``[categorical, choice, ...]`` (see :mod:`nerveseg.tuning_space`).
+    A preset's ``space`` replaces this default; ``--set tune.space.optim.lr=[...]`` changes one
+    entry and ``--set tune.space.optim.lr=null`` drops it.
+    """
+
+    trials: int = 20  # finished (complete or pruned) trials the study wants, over all workers
+    timeout_minutes: float = 0.0  # 0 = no limit; per worker
+    sampler_seed: int = 0
+    pruner: str = "median"  # median | none
+    pruner_startup_trials: int = 3  # trials that finish before any trial is pruned
+    pruner_warmup_epochs: int = 1  # epochs every trial runs before it may be pruned
+    heartbeat_seconds: int = 30  # a killed worker's trial is retried 2 x this later
+    space: dict[str, list] = field(default_factory=_default_search_space)
 
 
 @dataclass
@@ -124,6 +177,7 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     postprocess: PostprocessConfig = field(default_factory=PostprocessConfig)
     synth: SynthConfig = field(default_factory=SynthConfig)
+    tune: TuneConfig = field(default_factory=TuneConfig)
 
 
 def preset_names() -> list[str]:
@@ -196,10 +250,35 @@ def apply_override(config: RunConfig, item: str) -> RunConfig:
         value = yaml.safe_load(raw)
     except yaml.YAMLError:
         value = raw
+    parts, value = _into_mapping(config, parts, value)
     nested: dict[str, Any] = {parts[-1]: value}
     for part in reversed(parts[:-1]):
         nested = {part: nested}
     return merge(config, nested, source=f"--set {item}")
+
+
+def _into_mapping(config: Any, parts: list[str], value: Any) -> tuple[list[str], Any]:
+    """A path that runs into a mapping setting names one of its keys, dots and all.
+
+    ``tune.space.optim.lr=V`` sets the key ``optim.lr`` of ``tune.space`` and keeps its other
+    keys (``V`` = null drops the key); a whole mapping given at once replaces it.
+    """
+    section = config
+    for i, part in enumerate(parts[:-1]):
+        if not dataclasses.is_dataclass(section) or part not in _field_names(section):
+            break
+        section = getattr(section, part)
+        if isinstance(section, dict):
+            key = ".".join(parts[i + 1 :])
+            mapping = {k: v for k, v in section.items() if k != key}
+            if value is not None:
+                mapping[key] = value
+            return parts[: i + 1], mapping
+    return parts, value
+
+
+def _field_names(config: Any) -> set[str]:
+    return {f.name for f in dataclasses.fields(config)}
 
 
 def _coerce(value: Any, hint: Any, where: str) -> Any:
@@ -209,11 +288,19 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
         if value is None:
             return None
         return _coerce(value, options[0], where)
-    if origin is list:
-        (inner,) = typing.get_args(hint)
+    if origin is list or hint is list:
         if not isinstance(value, list | tuple):
             raise ConfigError(f"{where}: expected a list, got {value!r}")
-        return [_coerce(v, inner, where) for v in value]
+        inner = typing.get_args(hint)
+        return [_coerce(v, inner[0], where) for v in value] if inner else list(value)
+    if origin is dict:
+        key_hint, value_hint = typing.get_args(hint)
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping of key: value, got {value!r}")
+        return {
+            _coerce(k, key_hint, where): _coerce(v, value_hint, f"{where}: {k}")
+            for k, v in value.items()
+        }
     if hint is bool:
         if isinstance(value, bool):
             return value

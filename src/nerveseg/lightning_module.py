@@ -21,7 +21,8 @@ from torchmetrics import MeanMetric
 from nerveseg.config import OptimConfig
 from nerveseg.data.augment import augment_batch
 from nerveseg.metrics import dice
-from nerveseg.postprocess import probabilities_to_masks
+from nerveseg.models.outputs import split_output
+from nerveseg.postprocess import gate_by_presence, probabilities_to_masks
 
 
 class CachedFrames(Dataset):
@@ -48,21 +49,30 @@ def _already_batched(batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Te
 class EpochShuffle(Sampler[int]):
     """A shuffle that depends only on (seed, epoch), so a resumed run sees the same order.
 
+    With several processes (DDP), process ``rank`` of ``world_size`` takes every
+    ``world_size``-th index of that one order, padded with its head to a multiple of
+    ``world_size`` as torch's DistributedSampler pads. Step k of all processes together then
+    covers the frames of step k of one process with ``world_size`` times the batch.
     Lightning calls ``set_epoch`` at the start of every epoch.
     """
 
-    def __init__(self, size: int, seed: int) -> None:
+    def __init__(self, size: int, seed: int, rank: int = 0, world_size: int = 1) -> None:
         self.size, self.seed, self.epoch = size, seed, 0
+        self.rank, self.world_size = rank, world_size
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def __len__(self) -> int:
-        return self.size
+        return -(-self.size // self.world_size)
 
     def __iter__(self):
         generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-        return iter(torch.randperm(self.size, generator=generator).tolist())
+        order = torch.randperm(self.size, generator=generator).tolist()
+        total = len(self) * self.world_size
+        while len(order) < total:
+            order += order[: total - len(order)]
+        return iter(order[self.rank : total : self.world_size])
 
 
 class FramesDataModule(L.LightningDataModule):
@@ -73,17 +83,28 @@ class FramesDataModule(L.LightningDataModule):
         self.train_set, self.val_set = train, val
         self.batch_size, self.seed = batch_size, seed
 
+    def _rank(self) -> tuple[int, int]:
+        # The Trainer runs with use_distributed_sampler=False: each process picks its share here.
+        trainer = self.trainer
+        return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+
     def train_dataloader(self) -> DataLoader:
+        rank, world_size = self._rank()
         return DataLoader(
             self.train_set,
             batch_size=self.batch_size,
-            sampler=EpochShuffle(len(self.train_set), self.seed),
+            sampler=EpochShuffle(len(self.train_set), self.seed, rank, world_size),
             collate_fn=_already_batched,
         )
 
     def val_dataloader(self) -> DataLoader:
+        # Each process validates its own contiguous slice, unpadded, and the metrics add up the
+        # slices' sums: the one-process result. (DistributedSampler would pad with repeats.)
+        rank, world_size = self._rank()
+        size = len(self.val_set)
+        share = range(size * rank // world_size, size * (rank + 1) // world_size)
         return DataLoader(
-            self.val_set, batch_size=self.batch_size * 2, shuffle=False, collate_fn=_already_batched
+            self.val_set, batch_size=self.batch_size * 2, sampler=share, collate_fn=_already_batched
         )
 
 
@@ -91,13 +112,15 @@ class SegmentationModule(L.LightningModule):
     """Model + loss + competition metrics + Adam.
 
     Args:
-        model: any registered network (logits out).
-        loss: maps ``(logits, target)`` to a scalar.
+        model: any registered network (logits out, or ``(mask_logits, presence_logits)``).
+        loss: maps ``(model output, target)`` to a scalar.
         optim: learning rate and schedule.
         mean, std: normalisation of [0, 1] intensities, from the training set.
         augmentation: a kornia pipeline or None.
         threshold, min_area: post-processing used for the validation score (min_area in
             pixels at the training size).
+        presence_threshold: with a presence head, frames whose presence probability is below
+            this score as empty predictions; 0 = off.
         seed: reseeds augmentation each epoch so a resumed run repeats it exactly.
     """
 
@@ -112,16 +135,19 @@ class SegmentationModule(L.LightningModule):
         threshold: float = 0.5,
         min_area: int = 0,
         seed: int = 0,
+        presence_threshold: float = 0.0,
     ) -> None:
         super().__init__()
         self.model, self.loss, self.optim = model, loss, optim
         self.mean, self.std = mean, std
         self.augmentation = augmentation
         self.threshold, self.min_area, self.seed = threshold, min_area, seed
+        self.presence_threshold = presence_threshold
         self.val_loss = MeanMetric()
         self.val_score = MeanMetric()
         self.val_dice_nerve = MeanMetric()
         self.val_false_detection = MeanMetric()
+        self.val_presence_accuracy = MeanMetric()
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.model(images)
@@ -133,7 +159,9 @@ class SegmentationModule(L.LightningModule):
         if self.trainer is not None and self.trainer.training:
             # Augmentation draws depend only on (seed, step): a resumed run repeats them exactly,
             # whatever order Lightning's hooks run in after a restore.
-            torch.manual_seed(self.seed * 100_003 + self.global_step)
+            # Each process of a multi-process run draws its own augmentations.
+            step = self.seed * 100_003 + self.global_step
+            torch.manual_seed(step * self.trainer.world_size + self.global_rank)
             images, masks = augment_batch(self.augmentation, images, masks)
         return (images - self.mean) / self.std, masks
 
@@ -148,20 +176,29 @@ class SegmentationModule(L.LightningModule):
         images, masks = batch
         loss = self.loss(self(images), masks)
         self.log(
-            "train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(images)
+            "train/loss",
+            loss,
+            on_step=False,
+            on_epoch=True,
+            prog_bar=True,
+            batch_size=len(images),
+            sync_dist=True,  # the epoch's mean over every process (DDP), once per epoch
         )
         return loss
 
     def on_train_epoch_end(self) -> None:
-        self.log("train/lr", self.trainer.optimizers[0].param_groups[0]["lr"])
+        self.log("train/lr", self.trainer.optimizers[0].param_groups[0]["lr"], sync_dist=True)
 
     def validation_step(self, batch, batch_idx: int) -> None:
         images, masks = batch
-        logits = self(images)
-        self.val_loss.update(self.loss(logits, masks), weight=len(images))
+        output = self(images)
+        self.val_loss.update(self.loss(output, masks), weight=len(images))
+        logits, presence_logits = split_output(output)
+        presence = None if presence_logits is None else torch.sigmoid(presence_logits.float())
         predicted = probabilities_to_masks(
             torch.sigmoid(logits[:, 0]), self.threshold, self.min_area
         )
+        predicted = gate_by_presence(predicted, presence, self.presence_threshold)
         truth = masks[:, 0] > 0.5
         per_image = dice(predicted, truth).float()
         self.val_score.update(per_image)
@@ -171,6 +208,8 @@ class SegmentationModule(L.LightningModule):
         if (~has_nerve).any():
             detected = predicted.flatten(1).any(1)[~has_nerve].float()
             self.val_false_detection.update(detected)
+        if presence is not None:
+            self.val_presence_accuracy.update(((presence >= 0.5) == has_nerve).float())
 
     def on_validation_epoch_end(self) -> None:
         for name, metric in (
@@ -178,9 +217,16 @@ class SegmentationModule(L.LightningModule):
             ("val/score", self.val_score),
             ("val/dice_nerve", self.val_dice_nerve),
             ("val/false_detection_rate", self.val_false_detection),
+            ("val/presence_accuracy", self.val_presence_accuracy),
         ):
-            if metric.update_count:
-                self.log(name, metric.compute(), prog_bar=name in ("val/score", "val/dice_nerve"))
+            # compute() adds up every process's sums (DDP), so every process calls it, also one
+            # whose slice held no frame of this kind; NaN = no such frame anywhere, no row.
+            if metric.update_count or self.trainer.world_size > 1:
+                value = metric.compute()
+                if not torch.isnan(value):
+                    # Already reduced: sync_dist averages equal values (and keeps Lightning quiet).
+                    prog_bar = name in ("val/score", "val/dice_nerve")
+                    self.log(name, value, prog_bar=prog_bar, sync_dist=True)
             metric.reset()
 
     def configure_optimizers(self):
@@ -225,7 +271,10 @@ class ThroughputMeter(L.Callback):
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self._seconds > 0 and self._images:
-            pl_module.log("train/images_per_s", self._images / self._seconds)
+            # Summed over the processes of a multi-process run: the run's throughput.
+            pl_module.log(
+                "train/images_per_s", self._images / self._seconds, sync_dist=True, reduce_fx="sum"
+            )
 
 
 class RunProgressBar(TQDMProgressBar):

@@ -13,21 +13,21 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import numpy as np
 import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.utilities import rank_zero_only
 
 from nerveseg import runs
 from nerveseg.checkpoint import ModelInfo, save_model_file
-from nerveseg.config import RunConfig, read_run_config, save_config, to_dict
+from nerveseg.config import ModelConfig, RunConfig, read_run_config, save_config, to_dict
 from nerveseg.data.augment import build_augmentation
-from nerveseg.data.loading import LoadedSet, load_set
-from nerveseg.data.samples import discover_labelled
-from nerveseg.data.splits import fold_by_subject, split_by_subject
-from nerveseg.errors import NervesegError
+from nerveseg.data.cleaning import check_policy
+from nerveseg.distributed import AverageBatchNormStatistics, several_processes, sync_batchnorm
 from nerveseg.files import write_json
 from nerveseg.lightning_module import (
     CachedFrames,
@@ -40,7 +40,15 @@ from nerveseg.losses import BCEDiceLoss
 from nerveseg.metrics import all_empty_score
 from nerveseg.metrics_log import LOGS, best_row, merge_sessions, next_session_name
 from nerveseg.models import build_model
+from nerveseg.models.pretrained import load_vgg16_bn_encoder
 from nerveseg.postprocess import scale_area
+from nerveseg.training_data import (
+    as_tensors,
+    cleaned_training_frames,
+    intensity_stats,
+    load_training_data,
+    split_frames,
+)
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +57,9 @@ _LIGHTNING_NOISE = (
     ".*does not have many workers.*",
     ".*overridden `on_after_batch_transfer`.*",
     ".*LeafSpec.*",
+    # torchmetrics, with several processes: one process's share of the validation frames held
+    # none of a kind (no nerve, say); the metric still adds up the other processes' sums.
+    ".*was called before the ``update`` method.*",
 )
 
 
@@ -83,27 +94,40 @@ def train(
     With ``resume``, the run's saved config is used and training continues from its last
     checkpoint exactly where it stopped (same data order and augmentation draws). Extra
     Lightning ``callbacks`` (a tuner's pruning hook, say) join the built-in ones.
+
+    With several processes (``train.devices`` * ``train.num_nodes`` > 1, DDP) every process
+    runs this function; only global rank 0 writes to ``run`` and returns the full result.
     """
     run = Path(run)
-    runs.prepare_run_dir(run, overwrite=overwrite, resume=resume)
+    check_policy(config.data.clean)  # a typo fails now, not after loading the data
     if resume:
+        runs.prepare_run_dir(run, resume=True)  # only checks that there is something to resume
         config = read_run_config(run / runs.CONFIG)
-    else:
+    trainer, checkpoint = _make_trainer(config, run, callbacks, resume=resume)
+    writer = trainer.is_global_zero  # the Trainer reads each process's rank from its environment
+    if writer and not resume:
+        runs.prepare_run_dir(run, overwrite=overwrite)
         save_config(config, run / runs.CONFIG)
     started = time.perf_counter()
 
-    data = _load_training_data(config)
-    train_idx, val_idx = _split(config, data, run, resume)
-    mean, std = _intensity_stats(data.images[train_idx])
+    data = load_training_data(config)
+    train_idx, val_idx = split_frames(config, data, run, resume, write=writer)
+    mean, std = intensity_stats(data.images[train_idx])
     L.seed_everything(config.train.seed, workers=True, verbose=False)
-    model_kwargs = {"width": config.model.width}
-    model = build_model(config.model.name, **model_kwargs)
+    model = build_model(config.model.name, **model_kwargs(config.model))
+    if config.model.encoder_weights and not resume:  # a resumed run has its weights already
+        load_vgg16_bn_encoder(model, Path(config.model.encoder_weights))
 
     size = tuple(config.data.image_size)
     min_area_train = scale_area(config.postprocess.min_area, data.original_shapes[0], size)
     module = SegmentationModule(
         model,
-        BCEDiceLoss(config.loss.bce_weight, config.loss.dice_weight, config.loss.smooth),
+        BCEDiceLoss(
+            config.loss.bce_weight,
+            config.loss.dice_weight,
+            config.loss.smooth,
+            presence_weight=config.loss.presence_weight,
+        ),
         config.optim,
         mean,
         std,
@@ -111,15 +135,16 @@ def train(
         threshold=config.postprocess.threshold,
         min_area=min_area_train,
         seed=config.train.seed,
+        presence_threshold=config.postprocess.presence_threshold,
     )
-    frames = _as_tensors(data)
+    frames = as_tensors(data)
+    train_images, train_masks = cleaned_training_frames(config, data, train_idx, run, writer)
     datamodule = FramesDataModule(
-        CachedFrames(frames[0][train_idx], frames[1][train_idx]),
+        CachedFrames(train_images, train_masks),
         CachedFrames(frames[0][val_idx], frames[1][val_idx]),
         batch_size=config.train.batch_size,
         seed=config.train.seed,
     )
-    trainer, checkpoint = _make_trainer(config, run, callbacks)
     last = run / runs.CHECKPOINTS / runs.LAST_CHECKPOINT
     with warnings.catch_warnings():
         for noise in _LIGHTNING_NOISE:
@@ -133,69 +158,37 @@ def train(
                 raise
 
     truth_nonempty = data.masks[val_idx].reshape(len(val_idx), -1).any(1)
+    if not writer:
+        return _other_process_result(run, trainer, checkpoint, truth_nonempty, len(train_images))
     result = _finish(
-        config, run, trainer, checkpoint, model, mean, std, started, truth_nonempty, len(train_idx)
+        config,
+        run,
+        trainer,
+        checkpoint,
+        model,
+        mean,
+        std,
+        started,
+        truth_nonempty,
+        len(train_images),
     )
     return result
 
 
-def _load_training_data(config: RunConfig) -> LoadedSet:
-    if not config.data.root:
-        raise NervesegError("no training data given: pass --data DIR (or set data.root)")
-    root = Path(config.data.root)
-    samples = discover_labelled(root, skip_bad=config.data.skip_bad)
-    size = tuple(config.data.image_size)
-    if len(size) != 2:
-        raise NervesegError(f"data.image_size must be [height, width], got {list(size)}")
-    log.info("loading %d labelled frames from %s at %dx%d", len(samples), root, *size)
-    return load_set(samples, size, skip_bad=config.data.skip_bad, progress=True)
+def model_kwargs(model: ModelConfig) -> dict[str, Any]:
+    """The ``build_model`` arguments of a model config; stored in ``model.pt`` to rebuild it.
 
-
-def _split(config: RunConfig, data: LoadedSet, run: Path, resume: bool):
-    names = [s.name for s in data.samples]
-    if resume and (run / runs.SPLIT).is_file():
-        val_names = set(runs.read_json(run / runs.SPLIT)["val"])
-        is_val = np.array([n in val_names for n in names])
-        return np.flatnonzero(~is_val), np.flatnonzero(is_val)
-    subjects = [s.subject for s in data.samples]
-    if config.data.folds:
-        has_nerve = data.masks.reshape(len(names), -1).any(1).tolist()
-        train_idx, val_idx = fold_by_subject(
-            subjects, has_nerve, config.data.folds, config.data.fold, config.data.split_seed
-        )
-    else:
-        train_idx, val_idx = split_by_subject(
-            subjects, config.data.val_fraction, config.data.split_seed
-        )
-    write_json(
-        run / runs.SPLIT,
-        {
-            "folds": config.data.folds,
-            "fold": config.data.fold,
-            # Absolute, so `nerveseg evaluate --run` works from any folder.
-            "data": str(Path(config.data.root).resolve()),
-            "val_subjects": sorted({subjects[i] for i in val_idx}),
-            "train": [names[i] for i in train_idx],
-            "val": [names[i] for i in val_idx],
-        },
-    )
-    return train_idx, val_idx
-
-
-def _intensity_stats(images: np.ndarray) -> tuple[float, float]:
-    """Mean and std of the training images in [0, 1]: the normalisation stored with the model."""
-    values = images.astype(np.float32) / 255.0
-    return float(values.mean()), float(max(values.std(), 1e-3))
-
-
-def _as_tensors(data: LoadedSet) -> tuple[torch.Tensor, torch.Tensor]:
-    images = torch.from_numpy(np.ascontiguousarray(data.images))[:, None]
-    masks = torch.from_numpy(np.ascontiguousarray(data.masks).astype(np.uint8))[:, None]
-    return images, masks
+    ``encoder_weights`` is not among them: those weights are loaded after building, so a model
+    file never depends on that file.
+    """
+    kwargs: dict[str, Any] = {"width": model.width, "presence_head": model.presence_head}
+    if model.depth:  # 0 = the architecture's own depth
+        kwargs["depth"] = model.depth
+    return kwargs
 
 
 def _make_trainer(
-    config: RunConfig, run: Path, extra_callbacks: Sequence[L.Callback]
+    config: RunConfig, run: Path, extra_callbacks: Sequence[L.Callback], *, resume: bool = False
 ) -> tuple[L.Trainer, ModelCheckpoint]:
     train_cfg = config.train
     # Two checkpoints: the best by validation score (what model.pt is made from), and the
@@ -220,6 +213,7 @@ def _make_trainer(
         latest,
         EarlyStopping(monitor="val/score", mode="max", patience=train_cfg.patience),
         ThroughputMeter(),
+        *([AverageBatchNormStatistics()] if several_processes(train_cfg) else []),
         *extra_callbacks,
     ]
     if train_cfg.progress_bar:
@@ -231,10 +225,19 @@ def _make_trainer(
         max_time=max_time,
         accelerator=train_cfg.accelerator,
         devices=train_cfg.devices,
+        num_nodes=train_cfg.num_nodes,
+        strategy=train_cfg.strategy,
+        sync_batchnorm=sync_batchnorm(train_cfg),
+        # FramesDataModule gives each process its share itself, with unpadded validation.
+        use_distributed_sampler=False,
         precision=train_cfg.precision,
         callbacks=callbacks,
         logger=CSVLogger(
-            save_dir=run, name=LOGS, version=next_session_name(run), flush_logs_every_n_steps=1
+            save_dir=run,
+            name=LOGS,
+            # A new run's folder is emptied after this (rank 0, --overwrite): it starts at 0.
+            version=next_session_name(run) if resume else "session-0",
+            flush_logs_every_n_steps=1,
         ),
         enable_progress_bar=train_cfg.progress_bar,
         enable_model_summary=False,
@@ -243,6 +246,30 @@ def _make_trainer(
         deterministic=False,
     )
     return trainer, checkpoint
+
+
+def _other_process_result(run, trainer, checkpoint, truth_nonempty, train_count) -> RunResult:
+    """What a process other than rank 0 knows; it writes nothing (rank 0 reports the run)."""
+    best = checkpoint.best_model_score
+    return RunResult(
+        run=str(run),
+        best_epoch=-1,
+        epochs_trained=trainer.current_epoch,
+        best_val_score=float(best) if best is not None else float("nan"),
+        val_dice_nerve=float("nan"),
+        val_false_detection_rate=float("nan"),
+        all_empty_val_score=all_empty_score(truth_nonempty),
+        train_images=train_count,
+        val_images=int(truth_nonempty.size),
+        train_images_per_s=float("nan"),
+        seconds=float("nan"),
+        interrupted=bool(trainer.interrupted),
+    )
+
+
+def is_main_process() -> bool:
+    """False in the other processes of a multi-process (DDP) run, once train() has begun."""
+    return rank_zero_only.rank == 0
 
 
 def _finish(
@@ -258,12 +285,16 @@ def _finish(
     )
     info = ModelInfo(
         model_name=config.model.name,
-        model_kwargs={"width": config.model.width},
+        model_kwargs=model_kwargs(config.model),
         image_size=tuple(config.data.image_size),
         mean=mean,
         std=std,
         threshold=config.postprocess.threshold,
         min_area=config.postprocess.min_area,
+        # The gate needs presence probabilities: a model without a head must not ask for it.
+        presence_threshold=(
+            config.postprocess.presence_threshold if config.model.presence_head else 0.0
+        ),
         epoch=int(metrics.get("epoch", -1)),
         score=float(metrics.get("val/score", float("nan"))),
         config=to_dict(config),

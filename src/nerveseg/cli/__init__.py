@@ -13,11 +13,37 @@ import sys
 from collections.abc import Sequence
 
 from nerveseg import __version__
-from nerveseg.cli import evaluate, predict, synth, train
+from nerveseg.cli import (
+    bench,
+    clean,
+    compare,
+    evaluate,
+    export,
+    fit_postprocess,
+    inspection,
+    predict,
+    report,
+    synth,
+    train,
+    tune,
+)
 from nerveseg.errors import NervesegError
 
 # The order of `nerveseg --help`.
-COMMANDS = (synth, train, evaluate, predict)
+COMMANDS = (
+    synth,
+    inspection,
+    clean,
+    train,
+    tune,
+    compare,
+    evaluate,
+    fit_postprocess,
+    predict,
+    export,
+    bench,
+    report,
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -35,9 +61,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+class _CurrentStderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is now, not the one present at the first call.
+
+    ``main`` can run many times in one process (tests, notebooks); a handler holding the first
+    call's stream would later write to a closed or redirected one.
+    """
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
 def _quiet_logging() -> None:
     """nerveseg's own progress messages on stderr; Lightning's banner and tips only when they warn."""
-    handler = logging.StreamHandler()
+    handler = _CurrentStderrHandler()
     handler.setFormatter(logging.Formatter("%(message)s"))
     ours = logging.getLogger("nerveseg")
     if not ours.handlers:

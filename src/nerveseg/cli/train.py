@@ -9,6 +9,7 @@ from pathlib import Path
 
 from nerveseg.cli.common import config_arguments
 from nerveseg.config import load_config
+from nerveseg.data.cleaning import CLEAN_POLICIES
 from nerveseg.errors import NervesegError
 from nerveseg.files import nan_to_none
 
@@ -30,6 +31,12 @@ def add(commands) -> None:
         help="leave out unusable files (listed) instead of stopping",
     )
     parser.add_argument(
+        "--clean",
+        choices=CLEAN_POLICIES,
+        help="contradictory near-duplicate training frames: report them, drop them, or give "
+        "each group one mask (union or majority); validation frames are never changed",
+    )
+    parser.add_argument(
         "--folds", type=int, help="k-fold cross-validation by subject (stratified by empty share)"
     )
     parser.add_argument(
@@ -40,13 +47,15 @@ def add(commands) -> None:
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    from nerveseg.training import train
+    from nerveseg.training import is_main_process, train
 
     overrides = list(args.overrides)
     if args.data is not None:
         overrides.append(f"data.root={args.data}")
     if args.skip_bad:
         overrides.append("data.skip_bad=true")
+    if args.clean is not None:
+        overrides.append(f"data.clean={args.clean}")
     if args.folds is not None:
         overrides.append(f"data.folds={args.folds}")
     every_fold = args.fold == "all"
@@ -65,6 +74,8 @@ def _run_train(args: argparse.Namespace) -> int:
     config = load_config(args.preset, overrides)
     run = args.run or Path("runs") / time.strftime("%Y%m%d-%H%M%S")
     result = train(config, run, overwrite=args.overwrite, resume=args.resume)
+    if not is_main_process():  # another DDP process: rank 0 reports
+        return 130 if result.interrupted else 0
     if result.interrupted:
         print(f"training interrupted; continue with: nerveseg train --run {run} --resume")
         return 130
@@ -76,7 +87,7 @@ def _run_train(args: argparse.Namespace) -> int:
 def _train_every_fold(args: argparse.Namespace, overrides: list[str]) -> int:
     """Train fold 0..k-1 into RUN/fold-K; with --resume, finish the unfinished folds."""
     from nerveseg import runs
-    from nerveseg.training import train
+    from nerveseg.training import is_main_process, train
 
     if args.run is None:
         raise NervesegError("--fold all needs --run RUN_DIR, the folder for the fold runs")
@@ -94,5 +105,6 @@ def _train_every_fold(args: argparse.Namespace, overrides: list[str]) -> int:
         if result.interrupted:
             print(f"interrupted in fold {fold}; continue with the same command and --resume")
             return 130
-        print(f"fold {fold}: best validation score {result.best_val_score:.4f} ({run})")
+        if is_main_process():
+            print(f"fold {fold}: best validation score {result.best_val_score:.4f} ({run})")
     return 0

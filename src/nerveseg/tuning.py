@@ -1,0 +1,303 @@
+"""``nerveseg tune``: an Optuna study whose trials are ordinary training runs.
+
+Each trial is a run folder ``STUDY/trial-NNN`` made by the same :func:`~nerveseg.training.train`
+as ``nerveseg train``, with the trial's values laid over the study's base config (defaults <
+preset < ``--set`` < trial). The search space is ``tune.space`` in the config: a dotted setting
+mapped to a spec such as ``[log_float, 1e-4, 3e-3]`` or ``[categorical, [96, 128], [128, 160]]``.
+
+The study lives in ``STUDY/study.db`` (SQLite), so it survives its process: run the same
+command again and it goes on where it stopped, and several workers (``nerveseg tune --study
+STUDY`` in parallel) can share it. A trial left RUNNING by a killed worker stops sending
+heartbeats; once they are ``2 * tune.heartbeat_seconds`` old it is marked failed and queued again,
+and its retry continues the same run folder from its last checkpoint. A trial stopped with
+Ctrl-C is queued again the same way.
+
+TPE samples (seeded per trial: ``tune.sampler_seed`` and the trial number), and the median
+rule prunes a trial whose validation score after an epoch is below the median of earlier
+trials at that epoch. Pruning stops the trainer as early stopping does, so a pruned trial is a
+complete, shorter run.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import optuna
+import yaml
+
+from nerveseg import runs
+from nerveseg.config import ConfigError, RunConfig, TuneConfig, read_run_config, to_dict
+from nerveseg.distributed import several_processes
+from nerveseg.errors import NervesegError
+from nerveseg.files import write_text
+from nerveseg.tuning_space import Dimension, parse_space, with_values
+
+log = logging.getLogger(__name__)
+
+STUDY_DB = "study.db"
+BASE = "base.yaml"  # the study's base config: what every trial's values are laid over
+STUDY_NAME = "nerveseg"
+MONITOR = "val/score"
+# Settings a study may not vary or compare on: how long this worker runs is not the study.
+_WORKER_SETTINGS = {("tune", "trials"), ("tune", "timeout_minutes")}
+
+
+class PruneUnpromising(L.Callback):
+    """Report each epoch's validation score to a trial; stop training when the pruner says so.
+
+    Stops through ``trainer.should_stop``, as EarlyStopping does, rather than raising through
+    Lightning: the run still ends with its checkpoints, metrics.csv, model.pt and summary.json,
+    and the tuner marks the trial pruned after :func:`train` returns.
+    """
+
+    def __init__(self, trial: optuna.Trial, monitor: str = MONITOR) -> None:
+        self.trial, self.monitor = trial, monitor
+        self.pruned_after: int | None = None  # the epoch after which the pruner stopped it
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        value = trainer.callback_metrics.get(self.monitor)
+        if trainer.sanity_checking or value is None:
+            return
+        epoch = trainer.current_epoch
+        with warnings.catch_warnings():  # a resumed trial re-reports its last epoch: ignored
+            warnings.simplefilter("ignore", UserWarning)
+            self.trial.report(float(value), step=epoch)
+        if self.trial.should_prune():
+            self.pruned_after = epoch
+            trainer.should_stop = True
+
+
+def check_study_config(config: RunConfig) -> list[Dimension]:
+    """Everything a study needs from its base config, checked before anything is written."""
+    dimensions = parse_space(config)
+    if several_processes(config.train):
+        raise ConfigError(
+            "nerveseg tune trains each trial in one process (train.devices=1, num_nodes=1); "
+            "to use several GPUs, run one tune worker per GPU on the same --study"
+        )
+    if not config.data.root:
+        raise NervesegError("no training data given: pass --data DIR (or set data.root)")
+    return dimensions
+
+
+def study_base_config(
+    study: Path,
+    given: RunConfig | None,
+    *,
+    trials: int | None = None,
+    timeout_minutes: float | None = None,
+) -> RunConfig:
+    """The config a study's trials start from, kept in ``STUDY/base.yaml``.
+
+    ``given`` None (no --preset, --set or --data) continues with the saved one; a given config
+    must match it, apart from ``tune.trials`` and ``tune.timeout_minutes``. Those two, changed
+    here or by ``trials`` / ``timeout_minutes``, are saved for the next ``--study`` run.
+    """
+    saved_path = Path(study) / BASE
+    saved = read_run_config(saved_path) if saved_path.is_file() else None
+    if given is None:
+        if saved is None:
+            raise NervesegError(
+                f"{study}: no study here yet; start one with --data DIR (and --preset / --set)"
+            )
+        config = saved
+    else:
+        config = given
+        if config.data.root:  # trials may run from any folder
+            config = with_values(config, {"data.root": str(Path(config.data.root).resolve())})
+        differences = _differences(to_dict(saved), to_dict(config)) if saved else []
+        if differences:
+            raise NervesegError(
+                f"{study} was started with other settings ({'; '.join(differences[:5])}); "
+                f"continue it with `nerveseg tune --study {study}` or choose a new --study"
+            )
+    if trials is not None:
+        config = with_values(config, {"tune.trials": trials})
+    if timeout_minutes is not None:
+        config = with_values(config, {"tune.timeout_minutes": timeout_minutes})
+    check_study_config(config)
+    if config != saved:
+        write_text(saved_path, yaml.safe_dump(to_dict(config), sort_keys=False))
+    return config
+
+
+def _differences(saved: dict, given: dict, prefix: tuple[str, ...] = ()) -> list[str]:
+    found = []
+    for key in saved.keys() | given.keys():
+        path = (*prefix, key)
+        a, b = saved.get(key), given.get(key)
+        if path in _WORKER_SETTINGS:
+            continue
+        if isinstance(a, dict) and isinstance(b, dict) and path != ("tune", "space"):
+            found += _differences(a, b, path)
+        elif a != b:
+            found.append(f"{'.'.join(path)}: {a!r} then, {b!r} now")
+    return sorted(found)
+
+
+def open_study(study: Path, tune: TuneConfig) -> optuna.Study:
+    """Create or load the study in ``STUDY/study.db``."""
+    if tune.pruner not in ("median", "none"):
+        raise ConfigError(f"tune.pruner: expected median or none, got {tune.pruner!r}")
+    if tune.heartbeat_seconds < 1:
+        raise ConfigError("tune.heartbeat_seconds must be at least 1")
+    with warnings.catch_warnings():  # heartbeats are marked experimental
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        storage = optuna.storages.RDBStorage(
+            f"sqlite:///{(Path(study) / STUDY_DB).resolve()}",
+            # Workers sharing the file wait for each other's writes instead of failing.
+            engine_kwargs={"connect_args": {"timeout": 60}},
+            heartbeat_interval=tune.heartbeat_seconds,
+            grace_period=2 * tune.heartbeat_seconds,
+            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
+                max_retry=3, inherit_intermediate_values=True
+            ),
+        )
+    pruner = (
+        optuna.pruners.MedianPruner(
+            n_startup_trials=tune.pruner_startup_trials, n_warmup_steps=tune.pruner_warmup_epochs
+        )
+        if tune.pruner == "median"
+        else optuna.pruners.NopPruner()
+    )
+    return optuna.create_study(
+        storage=storage,
+        study_name=STUDY_NAME,
+        direction="maximize",
+        sampler=optuna.samplers.TPESampler(seed=tune.sampler_seed),
+        pruner=pruner,
+        load_if_exists=True,
+    )
+
+
+def run_study(base: RunConfig, study_dir: Path) -> optuna.Study:
+    """Run trials until the study has ``tune.trials`` finished ones (or this worker's time is up).
+
+    Reports (``trials.csv``, ``best.yaml``, ``history.png``, ``importance.png``) are rewritten
+    after every trial and on the way out, also after Ctrl-C (which propagates).
+    """
+    from nerveseg.tuning_report import write_reports
+
+    dimensions = check_study_config(base)
+    study_dir = Path(study_dir).resolve()  # trials record their run folder for any later cwd
+    study_dir.mkdir(parents=True, exist_ok=True)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = open_study(study_dir, base.tune)
+    limit = base.tune.timeout_minutes * 60
+    deadline = time.monotonic() + limit if limit > 0 else None
+    waiting_said = False
+    try:
+        while True:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                optuna.storages.fail_stale_trials(study)
+            done, running = _progress(study)
+            if done >= base.tune.trials:
+                break
+            if deadline is not None and time.monotonic() >= deadline:
+                log.info("time is up (tune.timeout_minutes=%g)", base.tune.timeout_minutes)
+                break
+            if done + running >= base.tune.trials:
+                # The rest are running in other workers, or were left by a killed one: those
+                # are queued again once their heartbeat is older than the grace period.
+                if not waiting_said:
+                    log.info("waiting for %d running trial(s) to finish", running)
+                    waiting_said = True
+                time.sleep(min(5, base.tune.heartbeat_seconds))
+                continue
+            waiting_said = False
+            study.optimize(
+                lambda trial: _objective(trial, base, dimensions, study_dir),
+                n_trials=1,
+                callbacks=[_announce],
+            )
+            write_reports(study, study_dir, base, dimensions)
+    finally:
+        write_reports(study, study_dir, base, dimensions)
+    return study
+
+
+def _progress(study: optuna.Study) -> tuple[int, int]:
+    states = [t.state for t in study.get_trials(deepcopy=False)]
+    finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    return sum(s in finished for s in states), states.count(optuna.trial.TrialState.RUNNING)
+
+
+def _objective(
+    trial: optuna.Trial, base: RunConfig, dimensions: list[Dimension], study_dir: Path
+) -> float:
+    from nerveseg.training import train
+
+    # Seeded by trial number, so workers sharing the study never draw the same values, and a
+    # resumed study draws what an uninterrupted one would have. SeedSequence, because Mersenne
+    # Twisters seeded 0, 1, 2, ... give visibly correlated first draws.
+    seed = np.random.SeedSequence([base.tune.sampler_seed, trial.number]).generate_state(1)[0]
+    trial.study.sampler = optuna.samplers.TPESampler(seed=int(seed))
+    config = with_values(base, {d.key: d.suggest(trial) for d in dimensions})
+    run, resume = _trial_run(trial, study_dir)
+    trial.set_user_attr("run", str(run))
+    if resume and (run / runs.SUMMARY).is_file():  # it finished just before its worker died
+        return float(runs.read_json(run / runs.SUMMARY)["best_val_score"])
+    pruning = PruneUnpromising(trial)
+    log.info("trial %d: %s", trial.number, _describe(config, dimensions))
+    try:
+        result = train(config, run, overwrite=not resume, resume=resume, callbacks=[pruning])
+    except KeyboardInterrupt:
+        _queue_again(trial)
+        raise
+    if result.interrupted:
+        _queue_again(trial)
+        raise KeyboardInterrupt
+    if pruning.pruned_after is not None:
+        raise optuna.TrialPruned(f"pruned after epoch {pruning.pruned_after}")
+    return result.best_val_score
+
+
+def _trial_run(trial: optuna.Trial, study_dir: Path) -> tuple[Path, bool]:
+    """The trial's run folder, and whether to resume it (a retry of a stopped trial)."""
+    earlier = trial.user_attrs.get("run")
+    if earlier and (Path(earlier) / runs.CHECKPOINTS / runs.LAST_CHECKPOINT).is_file():
+        return Path(earlier), True
+    return study_dir / f"trial-{trial.number:03d}", False
+
+
+def _queue_again(trial: optuna.Trial) -> None:
+    """Queue a trial stopped by Ctrl-C with its values and run folder, to be resumed first."""
+    frozen = trial.study.get_trials(deepcopy=False)[trial.number]
+    trial.study.add_trial(
+        optuna.trial.create_trial(
+            state=optuna.trial.TrialState.WAITING,
+            params=frozen.params,
+            distributions=frozen.distributions,
+            user_attrs={**frozen.user_attrs, "retry_of": trial.number},
+            intermediate_values=frozen.intermediate_values,
+        )
+    )
+
+
+def _describe(config: RunConfig, dimensions: list[Dimension]) -> str:
+    parts = []
+    for d in dimensions:
+        value: Any = config
+        for part in d.key.split("."):
+            value = getattr(value, part)
+        parts.append(f"{d.key}={value:.4g}" if isinstance(value, float) else f"{d.key}={value}")
+    return ", ".join(parts)
+
+
+def _announce(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+    state = trial.state.name.lower()
+    seconds = trial.duration.total_seconds() if trial.duration else float("nan")
+    value = f"{MONITOR} {trial.value:.4f}" if trial.value is not None else "no score"
+    if trial.state == optuna.trial.TrialState.PRUNED:
+        state += f" after epoch {max(trial.intermediate_values, default=0)}"
+    best = ""
+    if any(t.state == optuna.trial.TrialState.COMPLETE for t in study.get_trials(deepcopy=False)):
+        best = f"; best {study.best_value:.4f} (trial {study.best_trial.number})"
+    log.info("trial %d %s: %s in %.0f s%s", trial.number, state, value, seconds, best)
