@@ -38,8 +38,12 @@ class CachedFrames(Dataset):
         return self.images[index], self.masks[index]
 
     def __getitems__(self, indices: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
-        index = torch.as_tensor(indices)
+        index = torch.as_tensor(indices, device=self.images.device)
         return self.images[index], self.masks[index]
+
+    def to(self, device: torch.device) -> CachedFrames:
+        """The same frames on ``device``: on a GPU a batch is then a gather there, no copy."""
+        return CachedFrames(self.images.to(device), self.masks.to(device))
 
 
 def _already_batched(batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -83,6 +87,14 @@ class FramesDataModule(L.LightningDataModule):
         self.train_set, self.val_set = train, val
         self.batch_size, self.seed = batch_size, seed
 
+    def setup(self, stage: str) -> None:
+        # On a GPU the whole set moves there once (5,635 Kaggle frames at 128x160 are 0.23 GB
+        # with masks): no host-to-device copy per batch, and the CPU only draws indices.
+        trainer = self.trainer
+        device = trainer.strategy.root_device if trainer is not None else torch.device("cpu")
+        if device.type == "cuda":
+            self.train_set, self.val_set = self.train_set.to(device), self.val_set.to(device)
+
     def _rank(self) -> tuple[int, int]:
         # The Trainer runs with use_distributed_sampler=False: each process picks its share here.
         trainer = self.trainer
@@ -122,6 +134,7 @@ class SegmentationModule(L.LightningModule):
         presence_threshold: with a presence head, frames whose presence probability is below
             this score as empty predictions; 0 = off.
         seed: reseeds augmentation each epoch so a resumed run repeats it exactly.
+        channels_last: NHWC memory layout for the model and its inputs (GPU speed).
     """
 
     def __init__(
@@ -136,8 +149,10 @@ class SegmentationModule(L.LightningModule):
         min_area: int = 0,
         seed: int = 0,
         presence_threshold: float = 0.0,
+        channels_last: bool = False,
     ) -> None:
         super().__init__()
+        self.channels_last = channels_last
         self.model, self.loss, self.optim = model, loss, optim
         self.mean, self.std = mean, std
         self.augmentation = augmentation
@@ -163,7 +178,14 @@ class SegmentationModule(L.LightningModule):
             step = self.seed * 100_003 + self.global_step
             torch.manual_seed(step * self.trainer.world_size + self.global_rank)
             images, masks = augment_batch(self.augmentation, images, masks)
-        return (images - self.mean) / self.std, masks
+        images = (images - self.mean) / self.std
+        if self.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        return images, masks
+
+    def on_fit_start(self) -> None:
+        if self.channels_last:  # NHWC convolutions: faster with tensor cores and large inputs
+            self.model.to(memory_format=torch.channels_last)
 
     def on_train_epoch_start(self) -> None:
         # The data order depends only on (seed, epoch), so a resumed run sees what the

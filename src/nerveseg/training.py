@@ -136,6 +136,7 @@ def train(
         min_area=min_area_train,
         seed=config.train.seed,
         presence_threshold=config.postprocess.presence_threshold,
+        channels_last=config.train.channels_last,
     )
     frames = as_tensors(data)
     train_images, train_masks = cleaned_training_frames(config, data, train_idx, run, writer)
