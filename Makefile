@@ -40,6 +40,7 @@ fix: setup
 
 bench: setup
 	$(BIN)/python benchmarks/train_throughput.py
+	$(BIN)/nerveseg bench --preset realtime --preset default --runtimes torch,onnx
 
 clean-demo:
 	rm -rf $(DEMO_DIR)
