@@ -56,3 +56,12 @@ def test_bad_policy_is_one_clear_error(paired_data: Path, tmp_path: Path, capsys
     assert main([*args, "--set", "data.clean=everything"]) == 2
     assert "everything" in capsys.readouterr().err
     assert not (tmp_path / "r" / "config.yaml").exists()
+
+
+def test_all_empty_masks_warn_but_train(tmp_path: Path, caplog) -> None:
+    config = load_config("smoke", ["synth.empty_fraction=1.0", "synth.test_frames=0"]).synth
+    root = tmp_path / "empty"
+    generate_dataset(root, config)
+    with caplog.at_level("WARNING", logger="nerveseg"):
+        _train(root, tmp_path / "run")
+    assert any("every mask" in record.getMessage() for record in caplog.records)

@@ -37,12 +37,33 @@ def load_training_data(config: RunConfig) -> LoadedSet:
     if len(size) != 2:
         raise NervesegError(f"data.image_size must be [height, width], got {list(size)}")
     log.info("loading %d labelled frames from %s at %dx%d", len(samples), root, *size)
-    if not config.data.cache:
-        return load_set(samples, size, skip_bad=config.data.skip_bad, progress=True)
-    cache_dir = Path(config.data.cache_dir) if config.data.cache_dir else None
-    return load_set_cached(
-        samples, size, cache_dir=cache_dir, skip_bad=config.data.skip_bad, progress=True
-    )
+    if config.data.cache:
+        cache_dir = Path(config.data.cache_dir) if config.data.cache_dir else None
+        data = load_set_cached(
+            samples, size, cache_dir=cache_dir, skip_bad=config.data.skip_bad, progress=True
+        )
+    else:
+        data = load_set(samples, size, skip_bad=config.data.skip_bad, progress=True)
+    warn_about_labels(data, root)
+    return data
+
+
+def warn_about_labels(data: LoadedSet, root: Path) -> None:
+    """Training goes on, but a set with one kind of mask only cannot teach the other kind."""
+    nonempty = int(data.masks.reshape(len(data.masks), -1).any(1).sum())
+    if nonempty == 0:
+        log.warning(
+            "every mask in %s is empty: the model can only learn to predict no nerve. Check the "
+            "masks (nerveseg inspect %s) before spending time on training.",
+            root,
+            root,
+        )
+    elif nonempty == len(data.masks):
+        log.warning(
+            "no mask in %s is empty: the model never sees a frame without a nerve and will "
+            "tend to find one everywhere; the competition score then equals Dice on nerve frames.",
+            root,
+        )
 
 
 def split_frames(config: RunConfig, data: LoadedSet, run: Path, resume: bool, write: bool = True):
