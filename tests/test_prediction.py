@@ -76,3 +76,19 @@ def test_existing_predictions_name_both_ways_forward(model_file, tiny_data, tmp_
     err = capsys.readouterr().err
     assert "--overwrite" in err and "--resume" in err
     assert main([*args, "--out", str(tmp_path), "--resume"]) == 0
+
+
+def test_own_frame_names_get_a_masks_table(model_file, tiny_data, tmp_path):
+    """Frames not named like Kaggle test ids (e.g. 'patientA_3') get masks.csv, not an error."""
+    frames = tmp_path / "scans"
+    frames.mkdir()
+    for index, source in enumerate(sorted((tiny_data / "test").glob("*.tif"))[:3]):
+        (frames / f"patientA_{index + 1}.tif").write_bytes(source.read_bytes())
+    out = tmp_path / "pred"
+    args = ["predict", "--model", str(model_file), "--input", str(frames), "--out", str(out)]
+    assert main(args) == 0
+    lines = (out / "masks.csv").read_text().splitlines()
+    assert lines[0] == "name,pixels"
+    assert [line.split(",")[0] for line in lines[1:]] == ["patientA_1", "patientA_2", "patientA_3"]
+    assert not (out / "submission.csv").exists()
+    assert main(args) == 2  # a second run into the same --out is refused, as for submission.csv

@@ -9,6 +9,7 @@ predicted again. The submission CSV is written last, in test-id order.
 
 from __future__ import annotations
 
+import csv
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,17 +20,20 @@ from tqdm.auto import tqdm
 
 from nerveseg import runs
 from nerveseg.checkpoint import ModelInfo
+from nerveseg.data.folders import natural_key
 from nerveseg.data.images import read_mask, write_mask_png
 from nerveseg.data.kaggle import write_submission
 from nerveseg.data.loading import load_set
 from nerveseg.data.rle import rle_encode
 from nerveseg.data.samples import Sample, discover_unlabelled
 from nerveseg.errors import DataError, NervesegError
+from nerveseg.files import atomic_write
 from nerveseg.inference import Predictor, masks_at_original_size, predict_batches
 from nerveseg.postprocess import PostprocessParams
 
 MASKS = "masks"
 SUBMISSION = "submission.csv"
+RLE_TABLE = "masks.csv"  # for frames whose names are not Kaggle test ids
 # Frames decoded at a time: a few MB at the network's size, and the bar moves from the start.
 CHUNK = 256
 
@@ -106,9 +110,25 @@ def predict_folder(
                 write_mask_png(_mask_path(out, sample), mask)
                 rows[sample.name] = rle_encode(mask)
             bar.update(len(masks))
-    write_submission(out / SUBMISSION, rows.items())
+    table = _write_rle_table(out, rows)
     nonempty = sum(bool(rle) for rle in rows.values())
-    return PredictionResult(out, len(rows), nonempty, out / SUBMISSION)
+    return PredictionResult(out, len(rows), nonempty, table)
+
+
+def _write_rle_table(out: Path, rows: dict[str, str]) -> Path:
+    """Kaggle test ids (whole numbers) give ``submission.csv`` in id order; any other names a
+    ``masks.csv`` of ``name,pixels`` in natural order, so a folder of one's own scans works too."""
+    if all(name.strip().isdigit() for name in rows):
+        write_submission(out / SUBMISSION, rows.items())
+        return out / SUBMISSION
+
+    def write(handle) -> None:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(["name", "pixels"])
+        writer.writerows((name, rows[name]) for name in sorted(rows, key=natural_key))
+
+    atomic_write(out / RLE_TABLE, write)
+    return out / RLE_TABLE
 
 
 def _predicted_masks(
@@ -150,7 +170,7 @@ def _written_masks(folder: Path, samples: list[Sample]) -> dict[str, str]:
 
 def _prepare_out(out: Path, overwrite: bool) -> None:
     """Refuse to mix with or clobber earlier predictions unless asked; never touch other files."""
-    existing = [p for p in (out / MASKS, out / SUBMISSION) if p.exists()]
+    existing = [p for p in (out / MASKS, out / SUBMISSION, out / RLE_TABLE) if p.exists()]
     if existing and not overwrite:
         raise NervesegError(
             f"{out}: already holds predictions ({', '.join(p.name for p in existing)}); "

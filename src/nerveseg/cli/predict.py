@@ -16,7 +16,10 @@ def add(commands) -> None:
         "--input", type=Path, required=True, help="folder of frames (e.g. Kaggle test/)"
     )
     parser.add_argument(
-        "--out", type=Path, required=True, help="where masks/ and submission.csv go"
+        "--out",
+        type=Path,
+        required=True,
+        help="where masks/ and submission.csv (masks.csv for non-Kaggle names) go",
     )
     parser.add_argument(
         "--overwrite", action="store_true", help="replace earlier predictions in --out"
@@ -71,6 +74,6 @@ def _run_predict(args: argparse.Namespace) -> int:
     )
     print(
         f"predicted {result.frames} frames ({result.nonempty} with a nerve): "
-        f"masks in {result.out / 'masks'}, submission {result.submission}"
+        f"masks in {result.out / 'masks'}, run-length table {result.submission}"
     )
     return 0
