@@ -38,7 +38,7 @@ import numpy as np
 import torch
 
 from nerveseg.checkpoint import ModelInfo, load_model, save_model_file
-from nerveseg.data.loading import _resize_image
+from nerveseg.data.loading import resize_image
 from nerveseg.data.rle import rle_encode
 from nerveseg.errors import NervesegError
 from nerveseg.export import metadata_json, onnx_bytes, parse_metadata, quantize_static_int8
@@ -273,7 +273,7 @@ def _agreement(predictor, reference, info, frames: np.ndarray) -> dict[str, floa
 
 
 def _resize(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    return np.array(_resize_image(frame, size))  # a writable copy: torch warns on read-only
+    return np.array(resize_image(frame, size))  # a writable copy: torch warns on read-only
 
 
 def _latencies(call, warmup: int, iterations: int) -> np.ndarray:

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from nerveseg.checkpoint import ModelInfo, load_model
-from nerveseg.data.loading import _resize_image
+from nerveseg.data.loading import resize_image
 from nerveseg.errors import NervesegError
 from nerveseg.export import METADATA_KEY, parse_metadata
 from nerveseg.inference import (
@@ -203,7 +203,7 @@ def segment_frame(
     post-processing: ``postprocess``, else the model's threshold and minimum area), for a probe
     that hands over one frame at a time.
     """
-    small = np.array(_resize_image(frame, info.image_size))  # writable: torch warns otherwise
+    small = np.array(resize_image(frame, info.image_size))  # writable: torch warns otherwise
     output = predictor(normalise(small[None], info.mean, info.std))
     params = postprocess or info
     return masks_at_original_size(output.probabilities, [frame.shape], params, output.presence)[0]

@@ -134,7 +134,7 @@ def _decode(
     except DataError as exc:
         return _Decoded(problems=exc.problems)
     return _Decoded(
-        image=_resize_image(image, size),
+        image=resize_image(image, size),
         mask=None if mask is None else _resize_mask(mask, size),
         shape=image.shape,
     )
@@ -179,7 +179,7 @@ def _rle_mask(sample: Sample, shape: tuple[int, int]) -> np.ndarray:
         raise DataError([Problem(sample.image_path, reason)]) from None
 
 
-def _resize_image(image: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
+def resize_image(image: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
     """Bilinear resize; Pillow widens the filter when shrinking, which antialiases."""
     if size is None or image.shape == tuple(size):
         return image
