@@ -27,7 +27,7 @@ demo: setup
 	$(BIN)/nerveseg evaluate --run $(DEMO_DIR)/run
 	$(BIN)/nerveseg predict --run $(DEMO_DIR)/run --input $(DEMO_DIR)/data/test --out $(DEMO_DIR)/predictions --overwrite
 	$(BIN)/nerveseg report $(DEMO_DIR)/run
-	@$(BIN)/python -m nerveseg.demo_summary $(DEMO_DIR)
+	@$(BIN)/python -m nerveseg.cli.demo_summary $(DEMO_DIR)
 
 test: setup
 	$(BIN)/python -m pytest -q

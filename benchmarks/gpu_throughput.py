@@ -23,10 +23,10 @@ import torch
 
 from nerveseg.config import AugmentConfig, OptimConfig
 from nerveseg.data.augment import build_augmentation
-from nerveseg.lightning_module import CachedFrames, FramesDataModule, SegmentationModule
 from nerveseg.losses import BCEDiceLoss
 from nerveseg.models import build_model
 from nerveseg.models.profile import count_flops
+from nerveseg.training.module import CachedFrames, FramesDataModule, SegmentationModule
 
 # Dense (no sparsity) peak TFLOP/s by card and precision, from the vendors' data sheets.
 PEAK_TFLOPS = {

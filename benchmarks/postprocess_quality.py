@@ -22,12 +22,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nerveseg.ensemble import load_run_predictor
-from nerveseg.holdout import HeldOut, predict_holdout
-from nerveseg.inference import normalise, resize_probabilities
+from nerveseg.evaluation.fit import FrameScorer, describe, fit_postprocess
+from nerveseg.evaluation.holdout import HeldOut, predict_holdout
+from nerveseg.inference.ensemble import load_run_predictor
+from nerveseg.inference.predictor import normalise, resize_probabilities
+from nerveseg.inference.tta import TTAPredictor
 from nerveseg.postprocess import PostprocessParams, apply_postprocess
-from nerveseg.postprocess_fit import FrameScorer, describe, fit_postprocess
-from nerveseg.tta import TTAPredictor
 
 CRF_SETTINGS = [  # (bilateral sxy at 580 px wide, srgb, compat)
     (10, 10, 3),

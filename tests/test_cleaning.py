@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nerveseg.data.cleaning import CLEAN_POLICIES, apply_policy, clean_training_frames
-from nerveseg.data.duplicates import DuplicateGroup
+from nerveseg.data.quality.cleaning import CLEAN_POLICIES, apply_policy, clean_training_frames
+from nerveseg.data.quality.duplicates import DuplicateGroup
 from nerveseg.errors import ConfigError
 
 H, W = 4, 4

@@ -90,7 +90,7 @@ def test_resume_repeats_the_uninterrupted_run_exactly(tiny_data, tmp_path, monke
     import lightning as L
 
     from nerveseg.config import load_config
-    from nerveseg.training import train
+    from nerveseg.training.train import train
 
     config = load_config("smoke", ["train.epochs=3", f"data.root={tiny_data}"])
     straight = tmp_path / "straight"

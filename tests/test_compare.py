@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from nerveseg.cli import main
-from nerveseg.compare import parse_spec
 from nerveseg.errors import ConfigError
+from nerveseg.experiments.compare import parse_spec
 
 
 def test_parse_spec_with_settings() -> None:

@@ -27,7 +27,7 @@ import pytest
 import torch
 import yaml
 
-from nerveseg.lightning_module import CachedFrames, EpochShuffle, FramesDataModule
+from nerveseg.training.module import CachedFrames, EpochShuffle, FramesDataModule
 
 # The settings both runs share; augmentation off because each process draws its own.
 COMMON = ["--preset", "smoke", "--set", "train.accelerator=cpu", "--set", "augment.enabled=false"]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nerveseg.data.duplicates import (
+from nerveseg.data.quality.duplicates import (
     DEFAULT_THRESHOLD,
     DuplicateGroup,
     find_duplicate_groups,

@@ -15,11 +15,11 @@ from nerveseg.cli import main
 from nerveseg.data.loading import load_set
 from nerveseg.data.samples import discover_unlabelled
 from nerveseg.errors import NervesegError
-from nerveseg.export import export_model, onnx_bytes
-from nerveseg.inference import TorchPredictor, normalise
+from nerveseg.inference.export import export_model, onnx_bytes
+from nerveseg.inference.predictor import TorchPredictor, normalise
+from nerveseg.inference.runtimes import OnnxPredictor, load_predictor, open_model
 from nerveseg.models import MODELS, build_model
 from nerveseg.postprocess import PostprocessParams, save_postprocess
-from nerveseg.runtimes import OnnxPredictor, load_predictor, open_model
 
 # Exported probabilities agree with PyTorch's to ~1e-7 (float32 rounding in fused kernels);
 # 1e-4 leaves room for other CPUs' kernels and still catches any real graph difference.

@@ -16,11 +16,11 @@ import pytest
 from PIL import Image
 
 from nerveseg.cli import main
-from nerveseg.data.duplicates import DuplicateGroup
-from nerveseg.data.inspection import Inspection, inspect_data, spread
-from nerveseg.data.inspection_figures import pick_frames
-from nerveseg.data.inspection_report import OUTPUTS, prepare_out, summarise
-from nerveseg.data.synth import SynthConfig, generate_dataset
+from nerveseg.data.quality.duplicates import DuplicateGroup
+from nerveseg.data.quality.inspection import Inspection, inspect_data, spread
+from nerveseg.data.quality.inspection_figures import pick_frames
+from nerveseg.data.quality.inspection_report import OUTPUTS, prepare_out, summarise
+from nerveseg.data.synth.dataset import SynthConfig, generate_dataset
 from nerveseg.errors import NervesegError
 
 SIZE = (32, 40)  # small: the statistics that matter are measured at full resolution anyway

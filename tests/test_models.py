@@ -236,7 +236,7 @@ def test_gate_empties_masks_when_presence_is_low_and_keeps_them_when_high():
 
 def test_inference_gates_by_the_model_files_presence_threshold():
     from nerveseg.checkpoint import ModelInfo
-    from nerveseg.inference import masks_at_original_size
+    from nerveseg.inference.predictor import masks_at_original_size
 
     info = ModelInfo("segnet", {}, (8, 8), 0.0, 1.0, presence_threshold=0.5)
     probabilities = torch.ones(2, 8, 8)

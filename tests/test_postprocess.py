@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from nerveseg.errors import NervesegError
-from nerveseg.inference import masks_at_original_size
+from nerveseg.inference.predictor import masks_at_original_size
 from nerveseg.postprocess import (
     POSTPROCESS,
     PostprocessParams,

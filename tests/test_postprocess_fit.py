@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from nerveseg.cli import main
+from nerveseg.evaluation.fit import FrameScorer, fit_postprocess, step_grids
 from nerveseg.postprocess import PostprocessParams
-from nerveseg.postprocess_fit import FrameScorer, fit_postprocess, step_grids
 
 SHAPE = (42, 58)
 

@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from nerveseg import prediction
 from nerveseg.checkpoint import ModelInfo, load_model, save_model_file
 from nerveseg.cli import main
 from nerveseg.errors import NervesegError
-from nerveseg.inference import BatchOutput, TorchPredictor
+from nerveseg.inference import predict as prediction
+from nerveseg.inference.predict import predict_folder
+from nerveseg.inference.predictor import BatchOutput, TorchPredictor
 from nerveseg.models import build_model
-from nerveseg.prediction import predict_folder
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from nerveseg.cli import main
-from nerveseg.report_html import CHECK_FAILED, CHECK_OK
+from nerveseg.evaluation.report_html import CHECK_FAILED, CHECK_OK
 
 CHROMIUM = next(
     (shutil.which(name) for name in ("chromium", "chromium-browser") if shutil.which(name)), None

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from nerveseg.ensemble import EnsemblePredictor, Renormalised, combine, model_files
 from nerveseg.errors import NervesegError
-from nerveseg.inference import BatchOutput
-from nerveseg.tta import TTAPredictor
+from nerveseg.inference.ensemble import EnsemblePredictor, Renormalised, combine, model_files
+from nerveseg.inference.predictor import BatchOutput
+from nerveseg.inference.tta import TTAPredictor
 
 
 def pointwise(batch: torch.Tensor) -> BatchOutput:

@@ -18,8 +18,8 @@ from typing import Any
 
 import yaml
 
-from nerveseg.data.duplicates import DEFAULT_THRESHOLD
-from nerveseg.data.synth import SynthConfig
+from nerveseg.data.quality.duplicates import DEFAULT_THRESHOLD
+from nerveseg.data.synth.dataset import SynthConfig
 from nerveseg.errors import ConfigError
 
 
@@ -37,9 +37,11 @@ class DataConfig:
     cache: bool = True  # decode and resize once, reuse while files and settings are unchanged
     cache_dir: str = ""  # default: $NERVESEG_CACHE or ~/.cache/nerveseg
     # Contradictory near-duplicates in the training frames: none | report | drop | union |
-    # majority (see nerveseg.data.cleaning). Validation frames are never changed.
+    # majority (see nerveseg.data.quality.cleaning). Validation frames are never changed.
     clean: str = "none"
-    duplicate_threshold: float = DEFAULT_THRESHOLD  # thumbnail distance, nerveseg.data.duplicates
+    duplicate_threshold: float = (
+        DEFAULT_THRESHOLD  # thumbnail distance, nerveseg.data.quality.duplicates
+    )
 
 
 @dataclass
@@ -151,7 +153,7 @@ class TuneConfig:
     """``nerveseg tune``: an Optuna study over ``space``, which maps a dotted setting to a spec.
 
     Specs: ``[float, low, high]``, ``[log_float, low, high]``, ``[int, low, high]``,
-    ``[log_int, low, high]``, ``[categorical, choice, ...]`` (see :mod:`nerveseg.tuning_space`).
+    ``[log_int, low, high]``, ``[categorical, choice, ...]`` (see :mod:`nerveseg.experiments.tune_space`).
     A preset's ``space`` replaces this default; ``--set tune.space.optim.lr=[...]`` changes one
     entry and ``--set tune.space.optim.lr=null`` drops it.
     """

@@ -55,8 +55,8 @@ def add(commands) -> None:
 
 
 def _run_bench(args: argparse.Namespace) -> int:
-    from nerveseg.bench import run_bench
     from nerveseg.files import write_json
+    from nerveseg.inference.bench import run_bench
 
     cases = _cases(args)
     report = run_bench(
@@ -76,9 +76,9 @@ def _run_bench(args: argparse.Namespace) -> int:
 
 def _cases(args: argparse.Namespace) -> list:
     """Presets x widths x sizes, then model files (at their own size)."""
-    from nerveseg.bench import BenchCase
     from nerveseg.config import load_config
-    from nerveseg.training import model_kwargs
+    from nerveseg.inference.bench import BenchCase
+    from nerveseg.training.train import model_kwargs
 
     presets = args.preset or ([] if args.model else ["demo"])
     cases = []

@@ -6,7 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
-from nerveseg.data.duplicates import DEFAULT_THRESHOLD
+from nerveseg.data.quality.duplicates import DEFAULT_THRESHOLD
 
 # What each repairing policy would do, in the summary's words.
 _EFFECTS = {"drop": "would leave out", "union": "would change", "majority": "would change"}
@@ -50,10 +50,10 @@ def add(commands) -> None:
 
 
 def _run_clean(args: argparse.Namespace) -> int:
-    from nerveseg.data.clean_report import check_report_folder, write_clean_report
-    from nerveseg.data.cleaning import apply_policy
-    from nerveseg.data.duplicates import find_duplicate_groups
     from nerveseg.data.loading import load_set
+    from nerveseg.data.quality.clean_report import check_report_folder, write_clean_report
+    from nerveseg.data.quality.cleaning import apply_policy
+    from nerveseg.data.quality.duplicates import find_duplicate_groups
     from nerveseg.data.samples import discover_labelled
     from nerveseg.errors import ConfigError
 

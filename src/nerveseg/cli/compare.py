@@ -27,7 +27,7 @@ def add(commands) -> None:
 
 
 def _run_compare(args: argparse.Namespace) -> int:
-    from nerveseg.compare import TABLE_MD, compare_models
+    from nerveseg.experiments.compare import TABLE_MD, compare_models
 
     overrides = [*args.overrides, f"data.root={args.data}"]
     if args.budget_minutes is not None:

@@ -35,7 +35,7 @@ def add(commands) -> None:
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
-    from nerveseg.evaluation import evaluate_run
+    from nerveseg.evaluation.evaluate import evaluate_run
 
     split = args.split or ("all" if args.data else "val")
     evaluation = evaluate_run(

@@ -23,7 +23,7 @@ def add(commands) -> None:
 
 
 def _run_export(args: argparse.Namespace) -> int:
-    from nerveseg.export import export_model
+    from nerveseg.inference.export import export_model
 
     out = export_model(
         args.source, args.out, format=args.format, opset=args.opset, overwrite=args.overwrite

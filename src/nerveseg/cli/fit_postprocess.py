@@ -35,9 +35,9 @@ def add(commands) -> None:
 
 
 def _run_fit(args: argparse.Namespace) -> int:
-    from nerveseg.holdout import predict_holdout
+    from nerveseg.evaluation.fit import FrameScorer, fit_postprocess
+    from nerveseg.evaluation.holdout import predict_holdout
     from nerveseg.postprocess import POSTPROCESS, PostprocessParams, save_postprocess
-    from nerveseg.postprocess_fit import FrameScorer, fit_postprocess
 
     held = predict_holdout(args.run, device=args.device, tta=args.tta, batch_size=args.batch_size)
     print(

@@ -29,8 +29,8 @@ def add(commands) -> None:
 
 
 def _run_inspect(args: argparse.Namespace) -> int:
-    from nerveseg.data.inspection import DEFAULT_SIZE, inspect_data
-    from nerveseg.data.inspection_report import prepare_out, summary_text, write_inspection
+    from nerveseg.data.quality.inspection import DEFAULT_SIZE, inspect_data
+    from nerveseg.data.quality.inspection_report import prepare_out, summary_text, write_inspection
 
     out = args.out or Path(f"inspect-{args.data.resolve().name}")
     prepare_out(out, overwrite=args.overwrite)  # before minutes of decoding, not after

@@ -38,13 +38,13 @@ def add(commands) -> None:
 
 
 def _run_predict(args: argparse.Namespace) -> int:
-    from nerveseg.prediction import predict_folder, resolve_model_path
+    from nerveseg.inference.predict import predict_folder, resolve_model_path
 
     model_path, built = None, {}
     if args.run is not None and args.model is None:
         # A run folder: its model, or every fold of a cross-validation folder, with the run's
         # fitted postprocess.json when there is one.
-        from nerveseg.ensemble import load_run_predictor
+        from nerveseg.inference.ensemble import load_run_predictor
         from nerveseg.postprocess import run_postprocess
 
         predictor, info = load_run_predictor(args.run, args.device, tta=args.tta)
@@ -56,8 +56,8 @@ def _run_predict(args: argparse.Namespace) -> int:
     else:
         model_path = resolve_model_path(args.run, args.model)
         if args.tta:
-            from nerveseg.runtimes import open_model
-            from nerveseg.tta import TTAPredictor
+            from nerveseg.inference.runtimes import open_model
+            from nerveseg.inference.tta import TTAPredictor
 
             opened = open_model(model_path, args.device)
             predictor = TTAPredictor(opened.predictor)

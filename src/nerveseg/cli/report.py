@@ -20,7 +20,7 @@ def add(commands) -> None:
 
 
 def _run_report(args: argparse.Namespace) -> int:
-    from nerveseg.report import build_report
+    from nerveseg.evaluation.report import build_report
 
     page = build_report(args.run, tta=args.tta, batch_size=args.batch_size, device=args.device)
     print(f"report: {page} (open it in a browser)")

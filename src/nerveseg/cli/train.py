@@ -9,7 +9,7 @@ from pathlib import Path
 
 from nerveseg.cli.common import config_arguments
 from nerveseg.config import load_config
-from nerveseg.data.cleaning import CLEAN_POLICIES
+from nerveseg.data.quality.cleaning import CLEAN_POLICIES
 from nerveseg.errors import NervesegError
 from nerveseg.files import nan_to_none
 
@@ -47,7 +47,7 @@ def add(commands) -> None:
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    from nerveseg.training import is_main_process, train
+    from nerveseg.training.train import is_main_process, train
 
     overrides = list(args.overrides)
     if args.data is not None:
@@ -87,7 +87,7 @@ def _run_train(args: argparse.Namespace) -> int:
 def _train_every_fold(args: argparse.Namespace, overrides: list[str]) -> int:
     """Train fold 0..k-1 into RUN/fold-K; with --resume, finish the unfinished folds."""
     from nerveseg import runs
-    from nerveseg.training import is_main_process, train
+    from nerveseg.training.train import is_main_process, train
 
     if args.run is None:
         raise NervesegError("--fold all needs --run RUN_DIR, the folder for the fold runs")

@@ -38,8 +38,8 @@ def add(commands) -> None:
 
 
 def _run_tune(args: argparse.Namespace) -> int:
-    from nerveseg.tuning import study_base_config
-    from nerveseg.tuning_report import BEST, HISTORY, IMPORTANCE, TRIALS_CSV
+    from nerveseg.experiments.tune import study_base_config
+    from nerveseg.experiments.tune_report import BEST, HISTORY, IMPORTANCE, TRIALS_CSV
 
     overrides = list(args.overrides)
     if args.data is not None:
@@ -67,6 +67,6 @@ def _run_tune(args: argparse.Namespace) -> int:
 
 
 def _run(config, study: Path):
-    from nerveseg.tuning import run_study
+    from nerveseg.experiments.tune import run_study
 
     return run_study(config, study)

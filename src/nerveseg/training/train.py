@@ -26,28 +26,32 @@ from nerveseg import runs
 from nerveseg.checkpoint import ModelInfo, save_model_file
 from nerveseg.config import ModelConfig, RunConfig, read_run_config, save_config, to_dict
 from nerveseg.data.augment import build_augmentation
-from nerveseg.data.cleaning import check_policy
-from nerveseg.distributed import AverageBatchNormStatistics, several_processes, sync_batchnorm
+from nerveseg.data.quality.cleaning import check_policy
 from nerveseg.files import write_json
-from nerveseg.lightning_module import (
-    CachedFrames,
-    FramesDataModule,
-    RunProgressBar,
-    SegmentationModule,
-    ThroughputMeter,
-)
 from nerveseg.losses import BCEDiceLoss
 from nerveseg.metrics import all_empty_score
-from nerveseg.metrics_log import LOGS, best_row, merge_sessions, next_session_name
 from nerveseg.models import build_model
 from nerveseg.models.pretrained import load_vgg16_bn_encoder
 from nerveseg.postprocess import scale_area
-from nerveseg.training_data import (
+from nerveseg.training.distributed import (
+    AverageBatchNormStatistics,
+    several_processes,
+    sync_batchnorm,
+)
+from nerveseg.training.frames import (
     as_tensors,
     cleaned_training_frames,
     intensity_stats,
     load_training_data,
     split_frames,
+)
+from nerveseg.training.metrics_log import LOGS, best_row, merge_sessions, next_session_name
+from nerveseg.training.module import (
+    CachedFrames,
+    FramesDataModule,
+    RunProgressBar,
+    SegmentationModule,
+    ThroughputMeter,
 )
 
 log = logging.getLogger(__name__)

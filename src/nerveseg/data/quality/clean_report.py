@@ -10,7 +10,7 @@ from typing import Protocol
 
 import numpy as np
 
-from nerveseg.data.duplicates import DuplicateGroup, mask_coverage, pairwise_mask_iou
+from nerveseg.data.quality.duplicates import DuplicateGroup, mask_coverage, pairwise_mask_iou
 from nerveseg.errors import NervesegError
 from nerveseg.files import atomic_path, write_text
 
@@ -65,7 +65,7 @@ def write_clean_report(
 
     Args:
         out_dir: the report folder (created if missing).
-        groups: from :func:`~nerveseg.data.duplicates.find_duplicate_groups` on these arrays.
+        groups: from :func:`~nerveseg.data.quality.duplicates.find_duplicate_groups` on these arrays.
         samples: one per frame, for its ``name``.
         images: ``(N, h, w)`` uint8 frames the groups index into.
         masks: ``(N, h, w)`` masks in ``{0, 1}``; areas are counted in pixels at this size.

@@ -14,8 +14,8 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from nerveseg.data.images import read_image
-from nerveseg.data.inspection import Inspection
 from nerveseg.data.loading import read_full_mask
+from nerveseg.data.quality.inspection import Inspection
 from nerveseg.files import atomic_path
 
 OUTLINE = "#39ff14"  # neon green: visible on grey speckle, bright and dark alike

@@ -2,7 +2,7 @@
 
 Values are grey-level offsets of a log-compressed display. Ultrasound physics is multiplicative
 (reflectivity x speckle x attenuation), so in the log domain a frame becomes one warp of this
-canvas plus a few additions (:mod:`nerveseg.data.synth_scene`): that is what makes hundreds of
+canvas plus a few additions (:mod:`nerveseg.data.synth.scene`): that is what makes hundreds of
 580x420 frames a second possible. Lengths are given for a 420-pixel-high frame and scaled by
 ``unit``, so tiny test frames keep the same picture.
 """

@@ -1,4 +1,4 @@
-"""Print where `make demo` put everything and how well the model did (``python -m nerveseg.demo_summary DIR``)."""
+"""Print where `make demo` put everything and how well the model did (``python -m nerveseg.cli.demo_summary DIR``)."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ intensity seen by training), then a second, threaded pass re-reads each kept fra
 resolution for the numbers a person reads in original pixels: mask area, centroid and bounding
 box, and intensity. On two cores the second pass adds about 1.5 ms per frame.
 
-Writing the report (PNGs, HTML, CSV) lives in :mod:`nerveseg.data.inspection_report`.
+Writing the report (PNGs, HTML, CSV) lives in :mod:`nerveseg.data.quality.inspection_report`.
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from nerveseg.data.duplicates import DuplicateGroup, find_duplicate_groups
 from nerveseg.data.folders import natural_key
 from nerveseg.data.images import read_image
 from nerveseg.data.loading import LoadedSet, load_set, read_full_mask
+from nerveseg.data.quality.duplicates import DuplicateGroup, find_duplicate_groups
 from nerveseg.data.samples import Sample, discover_labelled
 from nerveseg.errors import DataError, Problem
 
@@ -83,7 +83,7 @@ class SubjectRow:
 
 @dataclass
 class Inspection:
-    """Everything :func:`inspect_data` found; see :func:`~nerveseg.data.inspection_report.summarise`.
+    """Everything :func:`inspect_data` found; see :func:`~nerveseg.data.quality.inspection_report.summarise`.
 
     Attributes:
         root: the data folder.

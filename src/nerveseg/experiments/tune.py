@@ -1,6 +1,6 @@
 """``nerveseg tune``: an Optuna study whose trials are ordinary training runs.
 
-Each trial is a run folder ``STUDY/trial-NNN`` made by the same :func:`~nerveseg.training.train`
+Each trial is a run folder ``STUDY/trial-NNN`` made by the same :func:`~nerveseg.training.train.train`
 as ``nerveseg train``, with the trial's values laid over the study's base config (defaults <
 preset < ``--set`` < trial). The search space is ``tune.space`` in the config: a dotted setting
 mapped to a spec such as ``[log_float, 1e-4, 3e-3]`` or ``[categorical, [96, 128], [128, 160]]``.
@@ -33,10 +33,10 @@ import yaml
 
 from nerveseg import runs
 from nerveseg.config import ConfigError, RunConfig, TuneConfig, read_run_config, to_dict
-from nerveseg.distributed import several_processes
 from nerveseg.errors import NervesegError
+from nerveseg.experiments.tune_space import Dimension, parse_space, with_values
 from nerveseg.files import write_text
-from nerveseg.tuning_space import Dimension, parse_space, with_values
+from nerveseg.training.distributed import several_processes
 
 log = logging.getLogger(__name__)
 
@@ -182,7 +182,7 @@ def run_study(base: RunConfig, study_dir: Path) -> optuna.Study:
     Reports (``trials.csv``, ``best.yaml``, ``history.png``, ``importance.png``) are rewritten
     after every trial and on the way out, also after Ctrl-C (which propagates).
     """
-    from nerveseg.tuning_report import write_reports
+    from nerveseg.experiments.tune_report import write_reports
 
     dimensions = check_study_config(base)
     study_dir = Path(study_dir).resolve()  # trials record their run folder for any later cwd
@@ -232,7 +232,7 @@ def _progress(study: optuna.Study) -> tuple[int, int]:
 def _objective(
     trial: optuna.Trial, base: RunConfig, dimensions: list[Dimension], study_dir: Path
 ) -> float:
-    from nerveseg.training import train
+    from nerveseg.training.train import train
 
     # Seeded by trial number, so workers sharing the study never draw the same values, and a
     # resumed study draws what an uninterrupted one would have. SeedSequence, because Mersenne

@@ -1,6 +1,6 @@
 """The probe side of the synthetic scans: speckle, depth gain, sweep motion, one frame.
 
-A subject's anatomy (:mod:`nerveseg.data.synth_anatomy`) is drawn once; each frame is then a
+A subject's anatomy (:mod:`nerveseg.data.synth.anatomy`) is drawn once; each frame is then a
 nearest-neighbour affine warp of that canvas for the probe's pose, plus crops of speckle and
 the probe's fixed depth profile, all added in the log (grey-level) domain. That is a few
 milliseconds per 580x420 frame.
@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from nerveseg.data.synth_anatomy import Anatomy, render_canvases, sample_anatomy
+from nerveseg.data.synth.anatomy import Anatomy, render_canvases, sample_anatomy
 
 # A 55 dB display range over 256 grey levels, as a typical scanner preset shows.
 GREY_PER_DB = 255.0 / 55.0
@@ -148,7 +148,7 @@ def sweep_poses(rng: np.random.Generator, frames: int, height: int, width: int) 
     """A slow, smooth probe motion across a subject's frames, as in one recorded sweep.
 
     Amplitudes stay inside the canvas margins of
-    :func:`~nerveseg.data.synth_anatomy.sample_anatomy`.
+    :func:`~nerveseg.data.synth.anatomy.sample_anatomy`.
     """
     t = np.linspace(0.0, 1.0, frames)
     shift_x, shift_y = 0.06 * width * _wander(rng, t), 0.025 * height * _wander(rng, t)

@@ -17,10 +17,10 @@ import torch
 
 from nerveseg import runs
 from nerveseg.data.samples import Sample, discover_labelled
-from nerveseg.ensemble import load_run_predictor
 from nerveseg.errors import NervesegError
+from nerveseg.evaluation.holdout import HeldOut, predict_frames, predict_holdout, run_data_root
 from nerveseg.files import atomic_write, write_json
-from nerveseg.holdout import HeldOut, predict_frames, predict_holdout, run_data_root
+from nerveseg.inference.ensemble import load_run_predictor
 from nerveseg.metrics import ScoreAccumulator, Scores, all_empty_score
 from nerveseg.postprocess import PostprocessParams, apply_postprocess, run_postprocess
 

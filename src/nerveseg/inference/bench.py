@@ -6,7 +6,7 @@ For each model (a preset's architecture with random weights, or a model file) an
   matrix products, a multiply-add counted as 2 FLOPs);
 - latency at batch 1, p50 and p95: the network alone (a normalised batch in, probabilities out)
   and end to end on a 580x420 uint8 frame: resize, normalise, network, resize back,
-  post-processing, RLE (:func:`nerveseg.runtimes.segment_frame`, what a live probe needs);
+  post-processing, RLE (:func:`nerveseg.inference.runtimes.segment_frame`, what a live probe needs);
 - throughput of the network at the best of several batch sizes, and the GFLOP/s that achieves
   as a share of a plain 2048x2048 fp32 matrix product measured in the same run;
 - peak memory: each model/runtime pair runs in its own fresh interpreter, which reports its
@@ -17,7 +17,7 @@ For each model (a preset's architecture with random weights, or a model file) an
 - for ``onnx-int8`` (static QDQ quantisation calibrated on half the frames), how far its
   probabilities and masks are from fp32 ONNX on the other half.
 
-Frames are synthetic (``nerveseg.data.synth``) unless a folder of real ones is given. Timings
+Frames are synthetic (``nerveseg.data.synth.dataset``) unless a folder of real ones is given. Timings
 depend on whatever else runs on the machine: the load average is recorded before and after.
 """
 
@@ -41,11 +41,21 @@ from nerveseg.checkpoint import ModelInfo, load_model, save_model_file
 from nerveseg.data.loading import resize_image
 from nerveseg.data.rle import rle_encode
 from nerveseg.errors import NervesegError
-from nerveseg.export import metadata_json, onnx_bytes, parse_metadata, quantize_static_int8
-from nerveseg.inference import TorchPredictor, normalise
+from nerveseg.inference.export import (
+    metadata_json,
+    onnx_bytes,
+    parse_metadata,
+    quantize_static_int8,
+)
+from nerveseg.inference.predictor import TorchPredictor, normalise
+from nerveseg.inference.runtimes import (
+    OnnxPredictor,
+    available_cores,
+    load_predictor,
+    segment_frame,
+)
 from nerveseg.models import build_model
 from nerveseg.models.profile import count_flops, count_parameters
-from nerveseg.runtimes import OnnxPredictor, available_cores, load_predictor, segment_frame
 
 RUNTIMES = ("torch", "torch-cl", "onnx", "onnx-int8")
 DEFAULT_RUNTIMES = ("torch", "torch-cl", "onnx")
@@ -166,7 +176,7 @@ def bench_frames(folder: Path | None, tmp: Path) -> np.ndarray:
     from nerveseg.data.samples import discover_unlabelled
 
     if folder is None:
-        from nerveseg.data.synth import SynthConfig, generate_dataset
+        from nerveseg.data.synth.dataset import SynthConfig, generate_dataset
 
         folder = tmp / "synthetic"
         generate_dataset(folder, SynthConfig(subjects=1, frames_per_subject=FRAMES, test_frames=1))
@@ -178,7 +188,7 @@ def bench_frames(folder: Path | None, tmp: Path) -> np.ndarray:
 def _in_fresh_process(spec: dict[str, Any]) -> dict[str, Any]:
     """Run :func:`measure` in a new interpreter; a failure becomes an ``error`` entry."""
     env = {**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
-    code = "from nerveseg.bench import _worker; _worker()"
+    code = "from nerveseg.inference.bench import _worker; _worker()"
     done = subprocess.run(
         [sys.executable, "-c", code],
         input=json.dumps(spec),

@@ -1,6 +1,6 @@
 """Training data for one run: load (through the cache), split by subject, clean, normalise.
 
-Kept apart from :mod:`nerveseg.training` so the loop's wiring and the data's rules each read
+Kept apart from :mod:`nerveseg.training.train` so the loop's wiring and the data's rules each read
 on their own. Only training frames are ever cleaned; validation keeps its labels as given.
 """
 
@@ -16,8 +16,8 @@ import torch
 from nerveseg import runs
 from nerveseg.config import RunConfig
 from nerveseg.data.cache import load_set_cached
-from nerveseg.data.cleaning import clean_training_frames
 from nerveseg.data.loading import LoadedSet, load_set
+from nerveseg.data.quality.cleaning import clean_training_frames
 from nerveseg.data.samples import discover_labelled
 from nerveseg.data.splits import fold_by_subject, split_by_subject
 from nerveseg.errors import NervesegError

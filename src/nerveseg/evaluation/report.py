@@ -9,7 +9,7 @@ the run's settings. The table is computed afresh from the same predictions as th
 it never disagrees with them (an ``evaluation.json`` may predate a refit).
 
 A small script on the page checks, once loaded, that every image decoded and every expected
-table is there, and says so in a banner and in the page title (see :mod:`nerveseg.report_html`).
+table is there, and says so in a banner and in the page title (see :mod:`nerveseg.evaluation.report_html`).
 """
 
 from __future__ import annotations
@@ -21,17 +21,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nerveseg import report_figures as figures
-from nerveseg import report_html as h
 from nerveseg import runs
 from nerveseg.data.images import read_image
-from nerveseg.ensemble import fold_dirs, is_cross_validation
-from nerveseg.evaluation import masks_and_truths
+from nerveseg.evaluation import report_figures as figures
+from nerveseg.evaluation import report_html as h
+from nerveseg.evaluation.evaluate import masks_and_truths
+from nerveseg.evaluation.holdout import HeldOut, predict_holdout
 from nerveseg.files import atomic_write, write_text
-from nerveseg.holdout import HeldOut, predict_holdout
+from nerveseg.inference.ensemble import fold_dirs, is_cross_validation
 from nerveseg.metrics import ScoreAccumulator, Scores
-from nerveseg.metrics_log import METRICS, merge_sessions
 from nerveseg.postprocess import POSTPROCESS, PostprocessParams, apply_postprocess, run_postprocess
+from nerveseg.training.metrics_log import METRICS, merge_sessions
 
 REPORT_DIR = "report"
 PAGE = "report.html"

@@ -14,13 +14,13 @@ from collections.abc import Sequence
 import torch
 from torch.nn import functional as F
 
-from nerveseg.inference import BatchOutput, Predictor
+from nerveseg.inference.predictor import BatchOutput, Predictor
 
 FLIPS = ("h",)
 
 
 class TTAPredictor:
-    """A :class:`~nerveseg.inference.Predictor` averaging ``base`` over flips and shifts.
+    """A :class:`~nerveseg.inference.predictor.Predictor` averaging ``base`` over flips and shifts.
 
     Each transform is undone on the probabilities before averaging, so the output lines up with
     the input; presence probabilities (when the base gives them) are averaged too.

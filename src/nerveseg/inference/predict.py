@@ -28,7 +28,7 @@ from nerveseg.data.rle import rle_encode
 from nerveseg.data.samples import Sample, discover_unlabelled
 from nerveseg.errors import DataError, NervesegError
 from nerveseg.files import atomic_write
-from nerveseg.inference import Predictor, masks_at_original_size, predict_batches
+from nerveseg.inference.predictor import Predictor, masks_at_original_size, predict_batches
 from nerveseg.postprocess import PostprocessParams
 
 MASKS = "masks"
@@ -75,7 +75,7 @@ def predict_folder(
     A caller that built its own ``predictor`` (an ensemble, test-time augmentation) passes it
     with its ``info`` instead of ``model_path``; ``postprocess`` replaces the model file's
     threshold and minimum area (a run's fitted ``postprocess.json``). ``model_path`` may be a
-    ``model.pt``, an exported ``.onnx`` or ``.ts`` (see :func:`nerveseg.runtimes.open_model`).
+    ``model.pt``, an exported ``.onnx`` or ``.ts`` (see :func:`nerveseg.inference.runtimes.open_model`).
 
     With ``resume``, masks already in ``out/masks/`` are kept and read back for the CSV, and
     only the frames without one are predicted: the way to finish a killed run. It assumes the
@@ -89,7 +89,9 @@ def predict_folder(
     else:
         _prepare_out(out, overwrite)
     if predictor is None:
-        from nerveseg.runtimes import open_model  # ONNX Runtime is only imported when used
+        from nerveseg.inference.runtimes import (
+            open_model,  # ONNX Runtime is only imported when used
+        )
 
         opened = open_model(Path(model_path), device)
         predictor, info = opened.predictor, opened.info

@@ -25,9 +25,9 @@ import yaml
 from matplotlib.ticker import MaxNLocator
 
 from nerveseg.config import RunConfig, to_dict
+from nerveseg.experiments.tune import MONITOR
+from nerveseg.experiments.tune_space import Dimension, trial_values, with_values
 from nerveseg.files import atomic_path, atomic_write, write_text
-from nerveseg.tuning import MONITOR
-from nerveseg.tuning_space import Dimension, trial_values, with_values
 
 log = logging.getLogger(__name__)
 

@@ -1,9 +1,9 @@
 """Compare models honestly: same data, split, seed and budget; one table and one chart.
 
 Each model spec (``segnet``, ``segnet:width=0.25``, ``unet:width=0.5,presence_head=true``)
-becomes a run folder ``OUT/runs/<spec>`` trained by the same :func:`~nerveseg.training.train`
+becomes a run folder ``OUT/runs/<spec>`` trained by the same :func:`~nerveseg.training.train.train`
 the CLI uses, with the spec's ``model.*`` settings on top of the shared preset and overrides.
-Every run is then scored by :func:`~nerveseg.evaluation.evaluate_run` at full resolution on the
+Every run is then scored by :func:`~nerveseg.evaluation.evaluate.evaluate_run` at full resolution on the
 same validation subjects, and profiled on this machine: parameters, GFLOPs per image at the
 training size and at the Kaggle frame size, training images/s, inference ms/image at batch 1.
 
@@ -25,11 +25,11 @@ from nerveseg import runs
 from nerveseg.checkpoint import load_model
 from nerveseg.config import RunConfig, load_config
 from nerveseg.errors import ConfigError
-from nerveseg.evaluation import evaluate_run
+from nerveseg.evaluation.evaluate import evaluate_run
 from nerveseg.files import atomic_write, write_json, write_text
-from nerveseg.inference import TorchPredictor
+from nerveseg.inference.predictor import TorchPredictor
 from nerveseg.models.profile import count_flops
-from nerveseg.training import train
+from nerveseg.training.train import train
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Ensembles: average several predictors, such as every fold model of a cross-validation run.
 
 Members may have been trained with different normalisation statistics (each fold computes the
-mean and std of its own training frames), while :func:`~nerveseg.inference.predict_batches`
+mean and std of its own training frames), while :func:`~nerveseg.inference.predictor.predict_batches`
 standardises a batch once, with one :class:`~nerveseg.checkpoint.ModelInfo`. Rather than
 refusing folds whose statistics differ (they always do, slightly) or changing that contract,
 each member is wrapped in a :class:`Renormalised` predictor that undoes the ensemble's
@@ -20,8 +20,8 @@ import torch
 from nerveseg import runs
 from nerveseg.checkpoint import ModelInfo, load_model
 from nerveseg.errors import NervesegError
-from nerveseg.inference import BatchOutput, Predictor, TorchPredictor, pick_device
-from nerveseg.tta import TTAPredictor
+from nerveseg.inference.predictor import BatchOutput, Predictor, TorchPredictor, pick_device
+from nerveseg.inference.tta import TTAPredictor
 
 FOLD_GLOB = "fold-*"
 

@@ -1,6 +1,6 @@
 """Repairing contradictory labels of near-duplicate training frames.
 
-Policies, applied to the groups :func:`~nerveseg.data.duplicates.find_duplicate_groups` flags as
+Policies, applied to the groups :func:`~nerveseg.data.quality.duplicates.find_duplicate_groups` flags as
 contradictory (groups whose masks agree are left alone):
 
 - ``none``: skip detection entirely.
@@ -26,7 +26,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nerveseg.data.duplicates import DEFAULT_THRESHOLD, DuplicateGroup, find_duplicate_groups
+from nerveseg.data.quality.duplicates import (
+    DEFAULT_THRESHOLD,
+    DuplicateGroup,
+    find_duplicate_groups,
+)
 from nerveseg.errors import ConfigError
 
 CLEAN_POLICIES = ("none", "report", "drop", "union", "majority")

@@ -1,9 +1,9 @@
 """Predictors for exported models, one loader for every model file, and live single frames.
 
-``model.pt`` runs in PyTorch (:class:`~nerveseg.inference.TorchPredictor`), ``.onnx`` in ONNX
+``model.pt`` runs in PyTorch (:class:`~nerveseg.inference.predictor.TorchPredictor`), ``.onnx`` in ONNX
 Runtime (:class:`OnnxPredictor`) and ``.ts`` in TorchScript (:class:`TorchScriptPredictor`);
 :func:`load_predictor` picks by the file's ending. All of them are
-:class:`~nerveseg.inference.Predictor`\\ s, so prediction, evaluation and the benchmark work
+:class:`~nerveseg.inference.predictor.Predictor`\\ s, so prediction, evaluation and the benchmark work
 with any of them unchanged.
 """
 
@@ -21,8 +21,8 @@ import torch
 from nerveseg.checkpoint import ModelInfo, load_model
 from nerveseg.data.loading import resize_image
 from nerveseg.errors import NervesegError
-from nerveseg.export import METADATA_KEY, parse_metadata
-from nerveseg.inference import (
+from nerveseg.inference.export import METADATA_KEY, parse_metadata
+from nerveseg.inference.predictor import (
     BatchOutput,
     Predictor,
     TorchPredictor,
@@ -48,7 +48,7 @@ class OnnxPredictor:
     """An exported ONNX model in an ONNX Runtime session on the CPU.
 
     Args:
-        model: an ``.onnx`` file from :func:`nerveseg.export.export_model`, or its bytes.
+        model: an ``.onnx`` file from :func:`nerveseg.inference.export.export_model`, or its bytes.
         threads: intra-op threads; default one per available core.
 
     Session settings for a small CPU: one intra-op pool as wide as the cores, sequential
@@ -95,7 +95,7 @@ class TorchScriptPredictor:
         extra = {METADATA_KEY: ""}
         try:
             with warnings.catch_warnings():
-                warnings.simplefilter("ignore", DeprecationWarning)  # see nerveseg.export
+                warnings.simplefilter("ignore", DeprecationWarning)  # see nerveseg.inference.export
                 self.module = torch.jit.load(
                     str(path), map_location=self.device, _extra_files=extra
                 )

@@ -22,9 +22,9 @@ from nerveseg import runs
 from nerveseg.checkpoint import ModelInfo
 from nerveseg.data.loading import load_set, read_full_mask
 from nerveseg.data.samples import Sample, discover_labelled
-from nerveseg.ensemble import fold_dirs, is_cross_validation, load_run_predictor
 from nerveseg.errors import NervesegError
-from nerveseg.inference import Predictor, predict_batches, resize_probabilities
+from nerveseg.inference.ensemble import fold_dirs, is_cross_validation, load_run_predictor
+from nerveseg.inference.predictor import Predictor, predict_batches, resize_probabilities
 
 
 @dataclass

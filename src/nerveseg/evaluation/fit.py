@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from nerveseg.holdout import HeldOut
+from nerveseg.evaluation.holdout import HeldOut
 from nerveseg.postprocess import (
     PostprocessParams,
     apply_postprocess,

@@ -4,8 +4,8 @@ The demo, the tests and the near-duplicate benchmark need data that behaves like
 competition set without shipping it: subjects scanned as probe sweeps (consecutive frames alike),
 ~59% frames without a labelled nerve, and optionally the real set's known flaw, near-identical
 pictures labelled once with and once without the nerve. Each subject's anatomy is drawn once on a
-larger canvas (:mod:`nerveseg.data.synth_anatomy`); a frame is a cheap warp of it for the probe's
-pose plus fresh speckle (:mod:`nerveseg.data.synth_scene`), so hundreds of full-size frames take
+larger canvas (:mod:`nerveseg.data.synth.anatomy`); a frame is a cheap warp of it for the probe's
+pose plus fresh speckle (:mod:`nerveseg.data.synth.scene`), so hundreds of full-size frames take
 seconds.
 """
 
@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image
 
 from nerveseg.data.rle import rle_encode
-from nerveseg.data.synth_scene import (
+from nerveseg.data.synth.scene import (
     Pose,
     Scene,
     build_scene,

@@ -1,4 +1,4 @@
-"""Writing what :func:`~nerveseg.data.inspection.inspect_data` found: JSON, CSV, PNGs, HTML.
+"""Writing what :func:`~nerveseg.data.quality.inspection.inspect_data` found: JSON, CSV, PNGs, HTML.
 
 The out folder gets ``summary.json`` (every number), ``subjects.csv``, ``statistics.png``,
 ``contact_sheet.png`` and ``report.html``, a page that embeds the two pictures by relative path,
@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from nerveseg.data.duplicates import DuplicateGroup
 from nerveseg.data.folders import natural_key
-from nerveseg.data.inspection import Inspection, histogram_moments, spread
-from nerveseg.data.inspection_figures import contact_sheet, statistics_figure
 from nerveseg.data.kaggle import KAGGLE_SHAPE
+from nerveseg.data.quality.duplicates import DuplicateGroup
+from nerveseg.data.quality.inspection import Inspection, histogram_moments, spread
+from nerveseg.data.quality.inspection_figures import contact_sheet, statistics_figure
 from nerveseg.errors import NervesegError
 from nerveseg.files import write_json, write_text
 
