@@ -36,7 +36,7 @@ from nerveseg.data.quality.duplicates import (
     thumbnails,
 )
 from nerveseg.data.samples import discover_labelled
-from nerveseg.data.synth.dataset import SynthConfig, generate_dataset
+from nerveseg.data.synth import SynthConfig, generate_dataset
 
 THRESHOLDS = (0.005, 0.01, 0.015, 0.02, 0.025, 0.03, 0.04, 0.05, 0.06, 0.08)
 BINS = (0, 0.001, 0.005, 0.01, 0.015, 0.02, 0.025, 0.03, 0.04, 0.06, 0.1, 0.2, 0.5, 2.0)

@@ -24,13 +24,12 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
-from nerveseg.config import AugmentConfig
-from nerveseg.data.augment import augment_batch, build_augmentation
+from nerveseg.data.augment import AugmentConfig, augment_batch, build_augmentation
 from nerveseg.data.cache import load_set_cached
 from nerveseg.data.samples import discover_labelled
 from nerveseg.losses import BCEDiceLoss
 from nerveseg.models import build_model
-from nerveseg.training.module import CachedFrames, EpochShuffle, _already_batched
+from nerveseg.training.datamodule import CachedFrames, EpochShuffle, _already_batched
 
 KAGGLE_FRAMES = 5_635
 

@@ -21,12 +21,13 @@ import time
 import lightning as L
 import torch
 
-from nerveseg.config import AugmentConfig, OptimConfig
-from nerveseg.data.augment import build_augmentation
+from nerveseg.config import OptimConfig
+from nerveseg.data.augment import AugmentConfig, build_augmentation
 from nerveseg.losses import BCEDiceLoss
 from nerveseg.models import build_model
 from nerveseg.models.profile import count_flops
-from nerveseg.training.module import CachedFrames, FramesDataModule, SegmentationModule
+from nerveseg.training.datamodule import CachedFrames, FramesDataModule
+from nerveseg.training.module import SegmentationModule
 
 # Dense (no sparsity) peak TFLOP/s by card and precision, from the vendors' data sheets.
 PEAK_TFLOPS = {

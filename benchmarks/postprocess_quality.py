@@ -22,11 +22,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nerveseg.evaluation.fit import FrameScorer, describe, fit_postprocess
+from nerveseg.evaluation.fit import FrameScorer, fit_postprocess
 from nerveseg.evaluation.holdout import HeldOut, predict_holdout
-from nerveseg.inference.ensemble import load_run_predictor
+from nerveseg.inference import open_predictor
 from nerveseg.inference.predictor import normalise, resize_probabilities
-from nerveseg.inference.tta import TTAPredictor
 from nerveseg.postprocess import PostprocessParams, apply_postprocess
 
 CRF_SETTINGS = [  # (bilateral sxy at 580 px wide, srgb, compat)
@@ -49,16 +48,14 @@ def main() -> None:
     truths = _truths(plain)
     print(f"{len(plain)} {plain.source} frames, {sum(bool(t.any()) for t in truths)} with a nerve")
     timings = {
-        "plain": _model_ms(args.run, args.device, plain, lambda p: p),
-        "flip TTA": _model_ms(args.run, args.device, plain, TTAPredictor),
-        "flip + 2 px shifts TTA": _model_ms(
-            args.run, args.device, plain, lambda p: TTAPredictor(p, shifts=2)
-        ),
+        "plain": _model_ms(args.run, args.device, plain),
+        "flip TTA": _model_ms(args.run, args.device, plain, tta=True),
+        "flip + 2 px shifts TTA": _model_ms(args.run, args.device, plain, tta=True, shifts=2),
     }
     print("model time per frame: " + ", ".join(f"{k} {v:.1f} ms" for k, v in timings.items()))
     print(f"resize to {shape[1]}x{shape[0]}: {_resize_ms(plain):.2f} ms per frame\n")
 
-    start = PostprocessParams.from_model_info(plain.info)
+    start = plain.info.postprocess
     for label, held in (("no TTA", plain), ("flip TTA", flipped)):
         scorer = FrameScorer(_full(held), truths, held.presence)
         print(f"== {label}")
@@ -80,7 +77,7 @@ def _report_fit(scorer: FrameScorer, start: PostprocessParams, shape) -> None:
     for name, params in rows:
         score, dice = scorer.summary(params)
         print(f"{name:<52} {score:7.4f} {dice:7.4f} {_postprocess_ms(scorer, params):9.2f}")
-    print(f"fitted: {describe(result.params)}\n")
+    print(f"fitted: {result.params.describe()}\n")
 
 
 def _report_crf(held: HeldOut, truths, start: PostprocessParams, shape) -> None:
@@ -105,7 +102,7 @@ def _report_crf(held: HeldOut, truths, start: PostprocessParams, shape) -> None:
         print(
             f"CRF sxy={sxy} srgb={srgb} compat={compat}: {ms:.0f} ms per frame at "
             f"{held.info.image_size[1]}x{held.info.image_size[0]}; score {result.start_score:.4f} "
-            f"with the model file's params, {result.score:.4f} refitted ({describe(result.params)})"
+            f"with the model file's params, {result.score:.4f} refitted ({result.params.describe()})"
         )
 
 
@@ -128,10 +125,12 @@ def _full(held: HeldOut) -> list[np.ndarray]:
     return [held.full_probability(i).astype(np.float16) for i in range(len(held))]
 
 
-def _model_ms(run: Path, device: str, held: HeldOut, wrap, repeats: int = 3) -> float:
-    """Median time per frame of the (wrapped) predictor alone, batches of 16 normalised."""
-    predictor, info = load_run_predictor(run, device)
-    predictor = wrap(predictor)
+def _model_ms(
+    run: Path, device: str, held: HeldOut, tta: bool = False, shifts: int = 0, repeats: int = 3
+) -> float:
+    """Median time per frame of the predictor alone, batches of 16 normalised."""
+    opened = open_predictor(run, device=device, tta=tta, tta_shifts=shifts)
+    predictor, info = opened.predictor, opened.info
     batch = normalise(held.images[:16], info.mean, info.std)
     predictor(batch)  # warm-up
     times = []

@@ -22,7 +22,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from PIL import Image
 
-from nerveseg.data.synth.dataset import SynthConfig, generate_dataset
+from nerveseg.data.synth import SynthConfig, generate_dataset
 from nerveseg.files import atomic_path
 
 REPO = Path(__file__).resolve().parents[1]

@@ -14,8 +14,7 @@ import time
 
 import torch
 
-from nerveseg.config import AugmentConfig
-from nerveseg.data.augment import augment_batch, build_augmentation
+from nerveseg.data.augment import AugmentConfig, augment_batch, build_augmentation
 from nerveseg.losses import BCEDiceLoss
 from nerveseg.models import build_model
 

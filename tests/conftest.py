@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from nerveseg.config import load_config
-from nerveseg.data.synth.dataset import generate_dataset
+from nerveseg.data.synth import generate_dataset
 
 SHARED_SAMPLE = (
     Path(__file__).resolve().parents[1].parent / "shared" / "data" / "kaggle_nerve_sample"

@@ -12,7 +12,7 @@ from PIL import Image
 from nerveseg.cli import main
 from nerveseg.data.quality.clean_report import write_clean_report
 from nerveseg.data.quality.duplicates import DuplicateGroup
-from nerveseg.data.synth.dataset import SynthConfig, generate_dataset
+from nerveseg.data.synth import SynthConfig, generate_dataset
 from nerveseg.errors import NervesegError
 
 

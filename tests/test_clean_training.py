@@ -9,7 +9,7 @@ import pytest
 
 from nerveseg.cli import main
 from nerveseg.config import load_config
-from nerveseg.data.synth.dataset import generate_dataset
+from nerveseg.data.synth import generate_dataset
 
 
 @pytest.fixture(scope="module")

@@ -118,7 +118,7 @@ def test_resume_repeats_the_uninterrupted_run_exactly(tiny_data, tmp_path, monke
     ("argv", "message"),
     [
         (["train", "--data", "/nonexistent/folder", *SMOKE], "/nonexistent/folder"),
-        (["train", "--set", "train.epochz=1", *SMOKE], "unknown key 'epochz'"),
+        (["train", "--set", "train.epochz=1", *SMOKE], "unknown key 'train.epochz'"),
         (["train", "--preset", "nope"], "unknown preset 'nope'"),
         (["evaluate", "--run", "/nonexistent/run"], "no model.pt"),
         (["predict", "--input", "x", "--out", "y"], "exactly one of --run"),

@@ -27,7 +27,7 @@ def test_preset_then_override():
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("train.epoch=3", "unknown key 'epoch'"),
+        ("train.epoch=3", "unknown key 'train.epoch'"),
         ("trian.epochs=3", "unknown key 'trian'"),
         ("train.epochs=three", "whole number"),
         ("train.epochs=2.5", "whole number"),

@@ -27,7 +27,7 @@ import pytest
 import torch
 import yaml
 
-from nerveseg.training.module import CachedFrames, EpochShuffle, FramesDataModule
+from nerveseg.training.datamodule import CachedFrames, EpochShuffle, FramesDataModule
 
 # The settings both runs share; augmentation off because each process draws its own.
 COMMON = ["--preset", "smoke", "--set", "train.accelerator=cpu", "--set", "augment.enabled=false"]
@@ -185,7 +185,7 @@ def test_two_process_validation_equals_one_process_evaluation(two_processes):
     with torch.no_grad():
         logits = model((images - info.mean) / info.std)
     loss_fn = BCEDiceLoss(config.loss.bce_weight, config.loss.dice_weight, config.loss.smooth)
-    predicted = torch.sigmoid(logits[:, 0]) > info.threshold
+    predicted = torch.sigmoid(logits[:, 0]) > info.postprocess.threshold
     truth = masks[:, 0] > 0.5
     per_image = dice(predicted, truth).float()
 

@@ -17,7 +17,8 @@ from nerveseg.data.samples import discover_unlabelled
 from nerveseg.errors import NervesegError
 from nerveseg.inference.export import export_model, onnx_bytes
 from nerveseg.inference.predictor import TorchPredictor, normalise
-from nerveseg.inference.runtimes import OnnxPredictor, load_predictor, open_model
+from nerveseg.inference.runtimes import OnnxPredictor
+from nerveseg.inference.sources import open_predictor
 from nerveseg.models import MODELS, build_model
 from nerveseg.postprocess import PostprocessParams, save_postprocess
 
@@ -35,8 +36,7 @@ def make_info(**overrides) -> ModelInfo:
         "image_size": SIZE,
         "mean": 0.4,
         "std": 0.2,
-        "threshold": 0.5,
-        "min_area": 3,
+        "postprocess": PostprocessParams(threshold=0.5, min_area=3),
         "epoch": 2,
         "score": math.nan,
         "config": {"model": {"name": "segnet"}},
@@ -73,7 +73,7 @@ def reference(model_file) -> TorchPredictor:
 @pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
 @pytest.mark.parametrize("batch", [1, 3])
 def test_exported_probabilities_match_pytorch(model_file, exported, frames, fmt, batch):
-    predictor, _ = load_predictor(exported[fmt])
+    predictor = open_predictor(exported[fmt]).predictor
     torch.manual_seed(batch)
     for inputs in (torch.randn(batch, 1, *SIZE), frames[:batch]):
         got, want = predictor(inputs), reference(model_file)(inputs)
@@ -85,7 +85,7 @@ def test_exported_probabilities_match_pytorch(model_file, exported, frames, fmt,
 def test_metadata_round_trip(model_file, exported):
     _, info = load_model(model_file)
     for path in exported.values():
-        opened = open_model(path)
+        opened = open_predictor(path)
         assert opened.info.to_dict().keys() == info.to_dict().keys()
         for key, value in info.to_dict().items():
             if key != "score":
@@ -103,7 +103,7 @@ def test_run_folder_export_carries_fitted_postprocess(model_file, tmp_path):
     save_postprocess(run / "postprocess.json", fitted, {"steps": []})
     out = export_model(run)
     assert out == run / "model.onnx"
-    assert open_model(out).postprocess == fitted
+    assert open_predictor(out).postprocess == fitted
 
 
 class TwoHeads(nn.Module):

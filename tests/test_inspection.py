@@ -20,7 +20,7 @@ from nerveseg.data.quality.duplicates import DuplicateGroup
 from nerveseg.data.quality.inspection import Inspection, inspect_data, spread
 from nerveseg.data.quality.inspection_figures import pick_frames
 from nerveseg.data.quality.inspection_report import OUTPUTS, prepare_out, summarise
-from nerveseg.data.synth.dataset import SynthConfig, generate_dataset
+from nerveseg.data.synth import SynthConfig, generate_dataset
 from nerveseg.errors import NervesegError
 
 SIZE = (32, 40)  # small: the statistics that matter are measured at full resolution anyway

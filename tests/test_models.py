@@ -16,7 +16,7 @@ from nerveseg.models.outputs import split_output
 from nerveseg.models.pretrained import VGG16_BN_CONVS, load_vgg16_bn_encoder
 from nerveseg.models.profile import count_flops, count_parameters
 from nerveseg.models.segnet import SegNet
-from nerveseg.postprocess import gate_by_presence
+from nerveseg.postprocess import PostprocessParams, postprocess_batch
 
 SLIM = {"width": 0.125}
 NAMES = sorted(MODELS)
@@ -227,20 +227,24 @@ def test_presence_term_adds_to_the_mask_loss_only_with_a_head():
 
 
 def test_gate_empties_masks_when_presence_is_low_and_keeps_them_when_high():
-    masks = torch.ones(3, 4, 4, dtype=torch.bool)
-    gated = gate_by_presence(masks, torch.tensor([0.1, 0.5, 0.9]), threshold=0.5)
+    probabilities, presence = torch.ones(3, 4, 4), torch.tensor([0.1, 0.5, 0.9])
+    gated = postprocess_batch(probabilities, PostprocessParams(presence_threshold=0.5), presence)
     assert gated.flatten(1).any(1).tolist() == [False, True, True]
-    assert torch.equal(gate_by_presence(masks, torch.tensor([0.1, 0.5, 0.9]), 0.0), masks)
-    assert torch.equal(gate_by_presence(masks, None, 0.5), masks)  # no head: nothing to gate
+    assert postprocess_batch(probabilities, PostprocessParams(), presence).all()
+    # A model without a head asks for no gate (PostprocessParams.for_model): nothing to gate.
+    headless = PostprocessParams(presence_threshold=0.5).for_model(has_presence_head=False)
+    assert postprocess_batch(probabilities, headless, None).all()
 
 
 def test_inference_gates_by_the_model_files_presence_threshold():
     from nerveseg.checkpoint import ModelInfo
     from nerveseg.inference.predictor import masks_at_original_size
 
-    info = ModelInfo("segnet", {}, (8, 8), 0.0, 1.0, presence_threshold=0.5)
+    gate = PostprocessParams(presence_threshold=0.5)
+    info = ModelInfo("segnet", {}, (8, 8), 0.0, 1.0, postprocess=gate)
     probabilities = torch.ones(2, 8, 8)
-    masks = masks_at_original_size(probabilities, [(16, 16)] * 2, info, torch.tensor([0.2, 0.8]))
+    presence = torch.tensor([0.2, 0.8])
+    masks = masks_at_original_size(probabilities, [(16, 16)] * 2, info.postprocess, presence)
     assert [bool(m.any()) for m in masks] == [False, True]
 
 

@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 
+from nerveseg.checkpoint import ModelInfo
 from nerveseg.errors import NervesegError
 from nerveseg.inference.predictor import masks_at_original_size
+from nerveseg.inference.sources import run_postprocess
 from nerveseg.postprocess import (
-    POSTPROCESS,
     PostprocessParams,
     apply_postprocess,
     load_postprocess,
-    run_postprocess,
+    postprocess_batch,
     save_postprocess,
 )
+from nerveseg.runs import POSTPROCESS
 
 
 def blob(shape=(40, 60), box=(10, 20, 15, 30), value=0.9) -> np.ndarray:
@@ -93,9 +94,12 @@ def test_params_round_trip_through_json(tmp_path):
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        ({"treshold": 0.5}, "unknown post-processing key"),
+        ({"treshold": 0.5}, "unknown key 'treshold'"),
         ({"keep_largest": "yes"}, "true or false"),
         ({"min_area": 10.5}, "whole number"),
+        ({"threshold": 2}, "threshold must be at least 0 and at most 1"),
+        ({"min_area": -5}, "min_area must be at least 0"),
+        ({"threshold": "high"}, "expected a number"),
     ],
 )
 def test_bad_params_fail_loudly(data, message):
@@ -104,17 +108,43 @@ def test_bad_params_fail_loudly(data, message):
 
 
 def test_run_without_file_uses_the_model_files_values(tmp_path):
-    info = SimpleNamespace(threshold=0.4, min_area=300)
-    assert run_postprocess(tmp_path, info) == PostprocessParams(threshold=0.4, min_area=300)
+    own = PostprocessParams(threshold=0.4, min_area=300)
+    info = ModelInfo("segnet", {}, (8, 8), 0.5, 0.2, postprocess=own)
+    assert run_postprocess(tmp_path, info) == own
     save_postprocess(tmp_path / POSTPROCESS, PostprocessParams(threshold=0.6), {})
     assert run_postprocess(tmp_path, info).threshold == 0.6
     assert run_postprocess(tmp_path, info, use_file=False).threshold == 0.4
 
 
-def test_masks_at_original_size_takes_params_or_model_info():
+def test_masks_at_original_size_resizes_then_applies_the_params():
     probs = torch.from_numpy(blob(shape=(20, 30), box=(5, 10, 5, 15), value=0.6))[None]
-    info = SimpleNamespace(threshold=0.5, min_area=0)
-    from_info = masks_at_original_size(probs, [(40, 60)], info)
-    from_params = masks_at_original_size(probs, [(40, 60)], PostprocessParams(threshold=0.7))
-    assert from_info[0].shape == (40, 60) and from_info[0].any()
-    assert not from_params[0].any()
+    kept = masks_at_original_size(probs, [(40, 60)], PostprocessParams(threshold=0.5))
+    dropped = masks_at_original_size(probs, [(40, 60)], PostprocessParams(threshold=0.7))
+    # Bilinear upsampling softens the box's edge: its inner part stays above 0.5.
+    assert kept[0].shape == (40, 60) and kept[0][12:18, 12:28].all() and not kept[0][:8].any()
+    assert not dropped[0].any()
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        PostprocessParams(),
+        PostprocessParams(threshold=0.3, min_area=40),
+        PostprocessParams(threshold=0.6, min_area=10, max_area=120),
+        PostprocessParams(threshold=0.5, presence_threshold=0.5),
+    ],
+)
+def test_validation_on_the_device_gives_the_masks_inference_gives(params):
+    """The torch path (validation, on the batch's device) and the NumPy path (inference) share
+    the threshold and the gates: on the same maps they must give the same masks."""
+    rng = np.random.default_rng(0)
+    probs = np.zeros((6, 24, 32), dtype=np.float32)
+    for i, (size, value) in enumerate(
+        [(0, 0), (3, 0.9), (6, 0.55), (9, 0.7), (12, 0.95), (4, 0.4)]
+    ):
+        probs[i, 2 : 2 + size, 3 : 3 + size] = value
+    probs += rng.uniform(0, 0.05, probs.shape).astype(np.float32)
+    presence = np.array([0.9, 0.2, 0.8, 0.6, 0.4, 0.7], dtype=np.float32)
+    on_device = postprocess_batch(torch.from_numpy(probs), params, torch.from_numpy(presence))
+    on_cpu = apply_postprocess(probs, params, presence)
+    np.testing.assert_array_equal(on_device.numpy(), on_cpu)

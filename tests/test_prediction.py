@@ -7,13 +7,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from nerveseg.checkpoint import ModelInfo, load_model, save_model_file
+from nerveseg.checkpoint import ModelInfo, save_model_file
 from nerveseg.cli import main
 from nerveseg.errors import NervesegError
+from nerveseg.inference import open_predictor, predict_folder, write_predictions
 from nerveseg.inference import predict as prediction
-from nerveseg.inference.predict import predict_folder
-from nerveseg.inference.predictor import BatchOutput, TorchPredictor
+from nerveseg.inference.predictor import BatchOutput
 from nerveseg.models import build_model
+from nerveseg.postprocess import PostprocessParams
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +22,9 @@ def model_file(tmp_path_factory) -> Path:
     # output_prior 0.5: the untrained model draws varied masks at threshold 0.5, not none.
     torch.manual_seed(0)
     kwargs = {"width": 0.0625, "output_prior": 0.5}
-    info = ModelInfo("segnet", kwargs, (64, 96), mean=0.4, std=0.2, min_area=3)
+    info = ModelInfo(
+        "segnet", kwargs, (64, 96), mean=0.4, std=0.2, postprocess=PostprocessParams(min_area=3)
+    )
     path = tmp_path_factory.mktemp("model") / "model.pt"
     save_model_file(path, build_model("segnet", **kwargs), info)
     return path
@@ -53,11 +56,10 @@ def test_resume_predicts_only_missing_frames_and_gives_the_same_submission(
     for path in [*removed, out / "submission.csv"]:
         path.unlink()
 
-    model, info = load_model(model_file)
-    counting = Counting(TorchPredictor(model))
-    result = predict_folder(
-        None, tiny_data / "test", out, resume=True, predictor=counting, info=info, progress=False
-    )
+    opened = open_predictor(model_file)
+    counting = Counting(opened.predictor)
+    opened.predictor = counting
+    result = write_predictions(opened, tiny_data / "test", out, resume=True, progress=False)
     assert counting.frames == len(removed)
     assert result.frames == 4
     assert (out / "submission.csv").read_bytes() == submission

@@ -26,7 +26,7 @@ def test_presence_head_flows_through_train_evaluate_and_predict(tiny_data, tmp_p
     assert 0.0 <= float(rows[-1]["val/presence_accuracy"]) <= 1.0
     model, info = load_model(run / "model.pt")
     assert info.model_kwargs == {"width": 0.0625, "presence_head": True}
-    assert info.presence_threshold == 0.5
+    assert info.postprocess.presence_threshold == 0.5
     with torch.no_grad():
         mask_logits, presence_logits = model(torch.zeros(2, 1, 64, 96))
     assert mask_logits.shape == (2, 1, 64, 96) and presence_logits.shape == (2,)

@@ -12,7 +12,7 @@ from PIL import Image
 from scipy import ndimage
 
 from nerveseg.data.rle import rle_decode
-from nerveseg.data.synth.dataset import SynthConfig, generate_dataset
+from nerveseg.data.synth import SynthConfig, generate_dataset
 from nerveseg.data.synth.scene import (
     build_scene,
     presence_plan,

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from nerveseg.cli import main
-from nerveseg.training.module import CachedFrames
+from nerveseg.training.datamodule import CachedFrames
 
 
 def test_cached_frames_batch_on_their_device() -> None:

@@ -6,9 +6,10 @@ import pytest
 import torch
 
 from nerveseg.errors import NervesegError
-from nerveseg.inference.ensemble import EnsemblePredictor, Renormalised, combine, model_files
+from nerveseg.inference.ensemble import EnsemblePredictor, Renormalised, combine
 from nerveseg.inference.predictor import BatchOutput
 from nerveseg.inference.tta import TTAPredictor
+from nerveseg.runs import model_files
 
 
 def pointwise(batch: torch.Tensor) -> BatchOutput:

@@ -9,43 +9,71 @@ it loads with ``torch.load(weights_only=True)``: opening a model file never runs
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from nerveseg.errors import NervesegError
+from nerveseg.errors import ConfigError, NervesegError
 from nerveseg.files import atomic_path
 from nerveseg.models import build_model
+from nerveseg.postprocess import PostprocessParams
+from nerveseg.settings import from_mapping, setting
 
 FORMAT = "nerveseg-model"
-FORMAT_VERSION = 1
+# 2: the post-processing travels as one ``postprocess`` object. Version 1 files (flat
+# ``threshold``, ``min_area`` and ``presence_threshold``) still load.
+FORMAT_VERSION = 2
+_LEGACY_POSTPROCESS_KEYS = ("threshold", "min_area", "presence_threshold")
 
 
 @dataclass
 class ModelInfo:
-    """What travels with the weights."""
+    """What travels with the weights.
+
+    Attributes:
+        model_name, model_kwargs: what :func:`~nerveseg.models.build_model` rebuilds it from.
+        image_size: ``(height, width)`` the network sees.
+        mean, std: normalisation of [0, 1] intensities, from the training frames.
+        postprocess: the post-processing the model was trained and validated with (a run's
+            fitted ``postprocess.json`` replaces it at prediction; an export carries that one).
+        epoch, score: the epoch the weights are from and its validation score.
+        config: the run's resolved config.
+    """
 
     model_name: str
     model_kwargs: dict[str, Any]
-    image_size: tuple[int, int]  # (height, width) the network sees
-    mean: float  # normalisation of [0, 1] intensities
-    std: float
-    threshold: float = 0.5
-    min_area: int = 0
-    # Frames whose presence probability is below this get an empty mask; 0 = off (and the
-    # default, so files written before presence heads existed load unchanged).
-    presence_threshold: float = 0.0
+    image_size: tuple[int, int] = setting(at_least=1)
+    mean: float = setting(at_least=0.0, at_most=1.0)
+    std: float = setting(above=0.0)
+    postprocess: PostprocessParams = field(default_factory=PostprocessParams)
     epoch: int = -1
-    score: float = float("nan")
+    score: float = math.nan
     config: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        data = dict(self.__dict__)
+        data = asdict(self)
         data["image_size"] = list(self.image_size)
         return data
+
+    @classmethod
+    def from_dict(cls, raw: Any, source: str) -> ModelInfo:
+        """Read back :meth:`to_dict`'s data (or a version 1 file's), checking every value."""
+        if not isinstance(raw, dict):
+            raise NervesegError(f"{source}: its model description is not a mapping")
+        raw = dict(raw)
+        legacy = {k: raw.pop(k) for k in _LEGACY_POSTPROCESS_KEYS if k in raw}
+        if legacy and "postprocess" not in raw:
+            raw["postprocess"] = legacy
+        if raw.get("score") is None:  # strict JSON writes NaN as null
+            raw["score"] = math.nan
+        try:
+            return from_mapping(cls, raw, source=f"{source}: model description")
+        except ConfigError as exc:
+            raise NervesegError(str(exc)) from None
 
 
 def save_model_file(path: Path, model: nn.Module, info: ModelInfo) -> None:
@@ -58,6 +86,14 @@ def save_model_file(path: Path, model: nn.Module, info: ModelInfo) -> None:
     }
     with atomic_path(Path(path)) as tmp:
         torch.save(payload, tmp)
+
+
+def check_format(data: Any, source: Path, how: str) -> None:
+    """Raise unless ``data`` is nerveseg's (model file or export metadata) of a known version."""
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise NervesegError(f"{source}: not a nerveseg model ({how})")
+    if data.get("format_version", 0) > FORMAT_VERSION:
+        raise NervesegError(f"{source}: written by a newer nerveseg; upgrade to read it")
 
 
 def load_model(path: Path, map_location: str | torch.device = "cpu") -> tuple[nn.Module, ModelInfo]:
@@ -75,13 +111,8 @@ def load_model(path: Path, map_location: str | torch.device = "cpu") -> tuple[nn
         raise NervesegError(
             f"{path}: not a readable nerveseg model file ({exc.__class__.__name__})"
         ) from None
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise NervesegError(f"{path}: not a nerveseg model file (use a run's model.pt)")
-    if payload.get("format_version", 0) > FORMAT_VERSION:
-        raise NervesegError(f"{path}: written by a newer nerveseg; upgrade to read it")
-    raw = dict(payload["info"])
-    raw["image_size"] = tuple(raw["image_size"])
-    info = ModelInfo(**raw)
+    check_format(payload, path, "use a run's model.pt")
+    info = ModelInfo.from_dict(payload.get("info"), str(path))
     model = build_model(info.model_name, **info.model_kwargs)
     model.load_state_dict(payload["state_dict"])
     model.eval()

@@ -12,11 +12,24 @@ A model with a presence head also returns one logit per image; :class:`BCEDiceLo
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from nerveseg.models.outputs import split_output
+from nerveseg.settings import setting
+
+
+@dataclass
+class LossConfig:
+    """BCE + soft Dice, both per image; the presence term only with ``model.presence_head``."""
+
+    bce_weight: float = setting(1.0, at_least=0.0)
+    dice_weight: float = setting(1.0, at_least=0.0)
+    smooth: float = setting(1.0, above=0.0)
+    presence_weight: float = setting(0.5, at_least=0.0)
 
 
 def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor, smooth: float = 1.0) -> torch.Tensor:
@@ -88,3 +101,12 @@ class BCEDiceLoss(nn.Module):
         if presence_logits is not None and self.presence_weight:
             loss = loss + self.presence_weight * presence_loss(presence_logits, target)
         return loss.mean()
+
+    @classmethod
+    def from_config(cls, config: LossConfig) -> BCEDiceLoss:
+        return cls(
+            config.bce_weight,
+            config.dice_weight,
+            config.smooth,
+            presence_weight=config.presence_weight,
+        )

@@ -2,11 +2,16 @@
 
 The competition scores a predicted blob on an empty frame as 0, the same as missing a whole
 nerve, so a minimum area that turns small detections into empty masks is worth more than most
-architecture changes. Parameters are plain data (:class:`PostprocessParams`, saved as a run's
-``postprocess.json`` by ``nerveseg fit-postprocess``), applied the same way everywhere.
+architecture changes. Parameters are one plain type, :class:`PostprocessParams`: the config's
+``postprocess`` section, the model file's own values and a run's fitted ``postprocess.json``
+(``nerveseg fit-postprocess``) are all one, applied the same way everywhere.
 
-Order of the steps, per frame, at the frame's original resolution:
-presence gate -> threshold -> keep the largest component -> closing -> fill holes -> area gate.
+Order of the steps, per frame: threshold -> keep the largest component -> closing -> fill holes
+-> the gates (minimum and maximum area, presence). The threshold and the gates are written once
+for NumPy and torch arrays alike: inference applies every step at each frame's original
+resolution (:func:`apply_postprocess`), while validation during training applies the threshold
+and the gates on the batch's own device at the training size (:func:`postprocess_batch`); the
+shape steps need connected components and run at full resolution only.
 
 A dense CRF (pydensecrf2) before thresholding was measured and left out: on a demo run's
 validation frames the best of eight kernel settings, chosen on those same frames, moved the
@@ -20,7 +25,7 @@ import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -28,8 +33,9 @@ from scipy import ndimage
 
 from nerveseg.errors import NervesegError
 from nerveseg.files import write_json
+from nerveseg.settings import from_mapping, setting
 
-POSTPROCESS = "postprocess.json"
+Array = TypeVar("Array", np.ndarray, torch.Tensor)
 
 
 @dataclass(frozen=True)
@@ -39,6 +45,7 @@ class PostprocessParams:
     Attributes:
         threshold: a pixel is nerve when its probability is above this.
         min_area: a mask with fewer pixels (after the shape steps) becomes empty; 0 = off.
+            The competition punishes a stray small blob on an empty frame with a score of 0.
         max_area: the area gate: a mask with more pixels becomes empty (no nerve is that big,
             a blob that is usually means a confused frame); 0 = off.
         keep_largest: keep only the largest connected component (one nerve per frame).
@@ -48,44 +55,44 @@ class PostprocessParams:
             this get an empty mask; 0 = off. Needs a model with a presence head.
     """
 
-    threshold: float = 0.5
-    min_area: int = 0
-    max_area: int = 0
+    threshold: float = setting(0.5, at_least=0.0, at_most=1.0)
+    min_area: int = setting(0, at_least=0)
+    max_area: int = setting(0, at_least=0)
     keep_largest: bool = False
-    closing_radius: int = 0
+    closing_radius: int = setting(0, at_least=0)
     fill_holes: bool = False
-    presence_threshold: float = 0.0
+    presence_threshold: float = setting(0.0, at_least=0.0, at_most=1.0)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> PostprocessParams:
-        """Build from JSON data; unknown keys and wrong types fail loudly."""
-        fields = {f.name: f for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - set(fields))
-        if unknown:
-            raise NervesegError(
-                f"unknown post-processing key(s) {unknown}; valid keys: {sorted(fields)}"
-            )
-        values = {}
-        for name, value in data.items():
-            kind = type(getattr(cls(), name))
-            if kind is bool and not isinstance(value, bool):
-                raise NervesegError(f"post-processing {name} must be true or false, got {value!r}")
-            if kind is int and (isinstance(value, bool) or value != int(value)):
-                raise NervesegError(f"post-processing {name} must be a whole number, got {value!r}")
-            values[name] = kind(value)
-        return cls(**values)
+    def from_dict(cls, data: Any, source: str = "post-processing") -> PostprocessParams:
+        """Build from JSON data; unknown keys, wrong types and values out of range fail loudly."""
+        return from_mapping(cls, data, source=source)
 
-    @classmethod
-    def from_model_info(cls, info: Any) -> PostprocessParams:
-        """The threshold and minimum area a model file carries (no postprocess.json)."""
-        return cls(
-            threshold=float(info.threshold),
-            min_area=int(info.min_area),
-            presence_threshold=float(getattr(info, "presence_threshold", 0.0) or 0.0),
+    def for_model(self, has_presence_head: bool) -> PostprocessParams:
+        """These settings for a model with or without a presence head: the presence gate needs
+        presence probabilities, so a model without a head must not ask for it."""
+        return self if has_presence_head else dataclasses.replace(self, presence_threshold=0.0)
+
+    def scaled(self, from_shape: tuple[int, int], to_shape: tuple[int, int]) -> PostprocessParams:
+        """The area gates given at ``from_shape`` expressed in pixels of ``to_shape``."""
+        ratio = (to_shape[0] * to_shape[1]) / (from_shape[0] * from_shape[1])
+        return dataclasses.replace(
+            self, min_area=round(self.min_area * ratio), max_area=round(self.max_area * ratio)
         )
+
+    def describe(self) -> str:
+        """The threshold, minimum area and whatever else differs from the defaults, briefly."""
+        default = PostprocessParams()
+        parts = [f"threshold {self.threshold}", f"min_area {self.min_area}"]
+        parts += [
+            f"{k} {v}"
+            for k, v in self.to_dict().items()
+            if k not in ("threshold", "min_area") and v != getattr(default, k)
+        ]
+        return ", ".join(parts)
 
 
 def save_postprocess(path: Path, params: PostprocessParams, fit: dict[str, Any]) -> None:
@@ -102,20 +109,42 @@ def load_postprocess(path: Path) -> PostprocessParams:
         raise NervesegError(f"{path}: not a readable postprocess.json ({exc})") from None
     if not isinstance(data, dict) or not isinstance(data.get("params"), dict):
         raise NervesegError(f"{path}: no 'params' object; write it with nerveseg fit-postprocess")
-    return PostprocessParams.from_dict(data["params"])
+    return PostprocessParams.from_dict(data["params"], source=str(path))
 
 
-def run_postprocess(run: Path, info: Any, *, use_file: bool = True) -> PostprocessParams:
-    """A run's post-processing: its fitted ``postprocess.json``, else the model file's values."""
-    path = Path(run) / POSTPROCESS
-    if use_file and path.is_file():
-        return load_postprocess(path)
-    return PostprocessParams.from_model_info(info)
+def binarise(probabilities: Array, params: PostprocessParams) -> Array:
+    """The threshold step, for NumPy arrays and torch tensors alike."""
+    return probabilities > params.threshold
+
+
+def kept_frames(areas: Array, params: PostprocessParams, presence: Array | None = None) -> Array:
+    """The gates: which frames keep their shaped mask, for NumPy arrays and torch tensors alike.
+
+    Args:
+        areas: ``(N,)`` pixel counts of the shaped masks.
+        params: the minimum and maximum area and the presence threshold.
+        presence: ``(N,)`` presence probabilities, or None for a model without a presence head.
+
+    Returns:
+        ``(N,)`` bool: False where a mask is too small or too large, or its frame's presence
+        probability is below the presence threshold.
+    """
+    keep = areas >= params.min_area
+    if params.max_area > 0:
+        keep = keep & (areas <= params.max_area)
+    if params.presence_threshold > 0:
+        if presence is None:
+            raise NervesegError(
+                "post-processing has a presence threshold but the model gives no presence "
+                "probability; refit post-processing for this model (nerveseg fit-postprocess)"
+            )
+        keep = keep & (presence.reshape(-1) >= params.presence_threshold)
+    return keep
 
 
 def shape_mask(probability: np.ndarray, params: PostprocessParams) -> np.ndarray:
     """Threshold one ``(H, W)`` probability map and apply the shape steps: ``(H, W)`` bool."""
-    mask = np.asarray(probability) > params.threshold
+    mask = binarise(np.asarray(probability), params)
     if not mask.any():
         return mask
     if params.keep_largest:
@@ -143,31 +172,12 @@ def shape_mask(probability: np.ndarray, params: PostprocessParams) -> np.ndarray
     return mask
 
 
-def passes_presence(params: PostprocessParams, presence: float | None) -> bool:
-    """The presence gate: False when a presence threshold is set and the frame is below it."""
-    if params.presence_threshold <= 0:
-        return True
-    if presence is None:
-        raise NervesegError(
-            "post-processing has a presence threshold but the model gives no presence "
-            "probability; refit post-processing for this model (nerveseg fit-postprocess)"
-        )
-    return presence >= params.presence_threshold
-
-
-def passes_area(params: PostprocessParams, area: int) -> bool:
-    """The area gate: False when a shaped mask of ``area`` pixels is too small or too large."""
-    if area < params.min_area:
-        return False
-    return not (params.max_area > 0 and area > params.max_area)
-
-
 def apply_postprocess(
     probabilities: np.ndarray | torch.Tensor,
     params: PostprocessParams,
-    presence: np.ndarray | torch.Tensor | None = None,
+    presence: np.ndarray | torch.Tensor | float | None = None,
 ) -> np.ndarray:
-    """Masks from full-resolution probabilities, as ``params`` says.
+    """Masks from full-resolution probabilities, every step as ``params`` says.
 
     Args:
         probabilities: ``(H, W)`` or ``(N, H, W)`` floats in [0, 1] at the original resolution.
@@ -181,18 +191,30 @@ def apply_postprocess(
     single = probs.ndim == 2
     if single:
         probs = probs[None]
-    gates = [None] * len(probs) if presence is None else _as_numpy(presence).reshape(-1).tolist()
-    masks = np.zeros(probs.shape, dtype=bool)
-    for i, (prob, frame_presence) in enumerate(zip(probs, gates, strict=True)):
-        if not passes_presence(params, frame_presence):
-            continue
-        mask = shape_mask(prob, params)
-        if passes_area(params, int(np.count_nonzero(mask))):
-            masks[i] = mask
+    masks = np.stack([shape_mask(prob, params) for prob in probs]) if len(probs) else probs > 1
+    gates = None if presence is None else _as_numpy(presence).reshape(-1)
+    masks[~kept_frames(masks.reshape(len(masks), -1).sum(1), params, gates)] = False
     return masks[0] if single else masks
 
 
-def _as_numpy(values: np.ndarray | torch.Tensor) -> np.ndarray:
+def postprocess_batch(
+    probabilities: torch.Tensor, params: PostprocessParams, presence: torch.Tensor | None = None
+) -> torch.Tensor:
+    """The threshold and the gates of ``(N, H, W)`` probabilities on their own device.
+
+    What validation measures during training, at the training size (give it
+    :meth:`PostprocessParams.scaled` areas). The shape steps are left to :func:`apply_postprocess`
+    at full resolution: connected components have no torch counterpart worth a GPU sync.
+
+    Returns:
+        ``(N, H, W)`` bool masks.
+    """
+    masks = binarise(probabilities, params)
+    keep = kept_frames(masks.flatten(1).sum(1), params, presence)
+    return masks & keep[:, None, None]
+
+
+def _as_numpy(values: np.ndarray | torch.Tensor | float) -> np.ndarray:
     if isinstance(values, torch.Tensor):
         values = values.detach().cpu()
         values = values.float() if values.dtype in (torch.float16, torch.bfloat16) else values
@@ -203,44 +225,3 @@ def _as_numpy(values: np.ndarray | torch.Tensor) -> np.ndarray:
 def _disk(radius: int) -> np.ndarray:
     y, x = np.ogrid[-radius : radius + 1, -radius : radius + 1]
     return x * x + y * y <= radius * radius
-
-
-def probabilities_to_masks(
-    probabilities: torch.Tensor, threshold: float = 0.5, min_area: int = 0
-) -> torch.Tensor:
-    """Binarise ``(N, H, W)`` probabilities; masks with fewer than ``min_area`` pixels become empty.
-
-    Returns:
-        ``(N, H, W)`` bool masks.
-    """
-    masks = probabilities > threshold
-    if min_area > 0:
-        too_small = masks.flatten(1).sum(1) < min_area
-        masks[too_small] = False
-    return masks
-
-
-def gate_by_presence(
-    masks: torch.Tensor, presence: torch.Tensor | None, threshold: float
-) -> torch.Tensor:
-    """Empty the masks of frames whose presence probability is below ``threshold``.
-
-    Args:
-        masks: ``(N, H, W)`` bool masks.
-        presence: ``(N,)`` presence probabilities in [0, 1] from a presence head, or None
-            (no head: the masks are returned as they are).
-        threshold: 0 turns the gate off.
-
-    Returns:
-        ``(N, H, W)`` bool masks (a new tensor when any is emptied).
-    """
-    if presence is None or threshold <= 0:
-        return masks
-    keep = presence.reshape(-1).to(masks.device) >= threshold
-    return masks & keep[:, None, None]
-
-
-def scale_area(min_area: int, from_shape: tuple[int, int], to_shape: tuple[int, int]) -> int:
-    """Express an area threshold given at ``from_shape`` in pixels of ``to_shape``."""
-    ratio = (to_shape[0] * to_shape[1]) / (from_shape[0] * from_shape[1])
-    return round(min_area * ratio)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import itertools
 from pathlib import Path
 from typing import Any
 
@@ -76,24 +75,12 @@ def _run_bench(args: argparse.Namespace) -> int:
 
 def _cases(args: argparse.Namespace) -> list:
     """Presets x widths x sizes, then model files (at their own size)."""
-    from nerveseg.config import load_config
-    from nerveseg.inference.bench import BenchCase
-    from nerveseg.training.train import model_kwargs
+    from nerveseg.inference.bench import BenchCase, preset_cases
 
     presets = args.preset or ([] if args.model else ["demo"])
-    cases = []
-    for preset, width, size in itertools.product(
-        presets, args.width or [None], args.size or [None]
-    ):
-        overrides = list(args.overrides) + ([f"model.width={width}"] if width else [])
-        config = load_config(preset, overrides)
-        size = tuple(size or config.data.image_size)
-        label = f"{preset} {config.model.name} w{config.model.width:g} {size[0]}x{size[1]}"
-        kwargs = model_kwargs(config.model)
-        cases.append(BenchCase(label, size, config.model.name, kwargs))
-    for path in args.model:
-        cases.append(BenchCase(path.name, (0, 0), path=str(path)))
-    return cases
+    sizes = [tuple(size) for size in args.size] or None
+    cases = preset_cases(presets, args.width or None, sizes, args.overrides)
+    return cases + [BenchCase(path.name, (0, 0), path=str(path)) for path in args.model]
 
 
 def format_table(report: dict[str, Any]) -> str:

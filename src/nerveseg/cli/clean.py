@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 from nerveseg.data.quality.duplicates import DEFAULT_THRESHOLD
@@ -50,40 +49,27 @@ def add(commands) -> None:
 
 
 def _run_clean(args: argparse.Namespace) -> int:
-    from nerveseg.data.loading import load_set
-    from nerveseg.data.quality.clean_report import check_report_folder, write_clean_report
-    from nerveseg.data.quality.cleaning import apply_policy
-    from nerveseg.data.quality.duplicates import find_duplicate_groups
-    from nerveseg.data.samples import discover_labelled
-    from nerveseg.errors import ConfigError
+    from nerveseg.data.quality.clean_report import report_duplicates
 
-    if not args.threshold > 0:
-        raise ConfigError(f"--threshold must be > 0, got {args.threshold}")
-    if min(args.size) < 1:
-        raise ConfigError(f"--size must be two positive numbers (height width), got {args.size}")
-    check_report_folder(args.out, overwrite=args.overwrite)
-    start = time.perf_counter()
-    samples = discover_labelled(args.data, skip_bad=args.skip_bad)
-    loaded = load_set(samples, tuple(args.size), skip_bad=args.skip_bad, progress=True)
-    loaded_at = time.perf_counter()
-    subjects = [sample.subject for sample in loaded.samples]
-    groups = find_duplicate_groups(loaded.images, loaded.masks, subjects, args.threshold)
-    grouped_at = time.perf_counter()
-    csv_path, png_path = write_clean_report(
-        args.out, groups, loaded.samples, loaded.images, loaded.masks, overwrite=args.overwrite
+    report = report_duplicates(
+        args.data,
+        args.out,
+        threshold=args.threshold,
+        size=tuple(args.size),
+        overwrite=args.overwrite,
+        skip_bad=args.skip_bad,
     )
-    contradictory = [group for group in groups if group.contradictory]
+    contradictory = report.contradictory
     print(
-        f"{len(loaded.samples)} frames of {len(set(subjects))} subjects: {len(groups)} "
-        f"near-duplicate groups ({sum(len(g.members) for g in groups)} frames), "
+        f"{report.frames} frames of {report.subjects} subjects: {len(report.groups)} "
+        f"near-duplicate groups ({sum(len(g.members) for g in report.groups)} frames), "
         f"{len(contradictory)} contradictory ({sum(len(g.members) for g in contradictory)} frames)"
     )
-    for policy, effect in _EFFECTS.items():
-        result = apply_policy(loaded.masks, groups, policy)
-        print(f"  policy {policy} {effect} {result.dropped_frames + result.changed_frames} frames")
+    for policy, frames in report.affected.items():
+        print(f"  policy {policy} {_EFFECTS[policy]} {frames} frames")
     print(
-        f"loaded in {loaded_at - start:.1f} s, grouped in {grouped_at - loaded_at:.1f} s "
+        f"loaded in {report.load_seconds:.1f} s, grouped in {report.group_seconds:.1f} s "
         f"(threshold {args.threshold})"
     )
-    print(f"wrote {csv_path} and {png_path}")
+    print(f"wrote {report.csv_path} and {report.png_path}")
     return 0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from collections import Counter
 from pathlib import Path
 
 
@@ -35,29 +34,19 @@ def add(commands) -> None:
 
 
 def _run_fit(args: argparse.Namespace) -> int:
-    from nerveseg.evaluation.fit import FrameScorer, fit_postprocess
-    from nerveseg.evaluation.holdout import predict_holdout
-    from nerveseg.postprocess import POSTPROCESS, PostprocessParams, save_postprocess
+    from nerveseg.evaluation import fit_run_postprocess
+    from nerveseg.runs import POSTPROCESS
 
-    held = predict_holdout(args.run, device=args.device, tta=args.tta, batch_size=args.batch_size)
-    print(
-        f"{len(held)} {held.source} frames predicted "
-        f"({held.seconds_per_frame * 1000:.1f} ms per frame{' with TTA' if args.tta else ''})"
+    result = fit_run_postprocess(
+        args.run,
+        tta=args.tta,
+        margin=args.margin,
+        batch_size=args.batch_size,
+        device=args.device,
+        log=print,
     )
-    scorer = FrameScorer.from_holdout(held)
-    frame_shape = Counter(held.shapes).most_common(1)[0][0]
-    start = PostprocessParams.from_model_info(held.info)
-    result = fit_postprocess(
-        scorer, start, frame_shape, margin=args.margin, source=held.source, log=print
-    )
-    fit = {
-        **result.as_dict(),
-        "tta": args.tta,
-        "predict_seconds_per_frame": held.seconds_per_frame,
-    }
-    save_postprocess(Path(args.run) / POSTPROCESS, result.params, fit)
     print(
         f"score {result.start_score:.4f} -> {result.score:.4f} "
-        f"(all-empty {result.all_empty_score:.4f}); wrote {Path(args.run) / POSTPROCESS}"
+        f"(all-empty {result.all_empty_score:.4f}); wrote {args.run / POSTPROCESS}"
     )
     return 0

@@ -8,7 +8,11 @@ from pathlib import Path
 
 def add(commands) -> None:
     parser = commands.add_parser("predict", help="predict masks and a Kaggle submission CSV")
-    parser.add_argument("--run", type=Path, help="a finished run folder (uses its model.pt)")
+    parser.add_argument(
+        "--run",
+        type=Path,
+        help="a finished run folder (its model.pt and postprocess.json) or cross-validation folder",
+    )
     parser.add_argument(
         "--model", type=Path, help="a model file: model.pt, .onnx or .ts (instead of --run)"
     )
@@ -38,39 +42,20 @@ def add(commands) -> None:
 
 
 def _run_predict(args: argparse.Namespace) -> int:
-    from nerveseg.inference.predict import predict_folder, resolve_model_path
+    from nerveseg.errors import NervesegError
+    from nerveseg.inference import predict_folder
 
-    model_path, built = None, {}
-    if args.run is not None and args.model is None:
-        # A run folder: its model, or every fold of a cross-validation folder, with the run's
-        # fitted postprocess.json when there is one.
-        from nerveseg.inference.ensemble import load_run_predictor
-        from nerveseg.postprocess import run_postprocess
-
-        predictor, info = load_run_predictor(args.run, args.device, tta=args.tta)
-        built = {
-            "predictor": predictor,
-            "info": info,
-            "postprocess": run_postprocess(args.run, info),
-        }
-    else:
-        model_path = resolve_model_path(args.run, args.model)
-        if args.tta:
-            from nerveseg.inference.runtimes import open_model
-            from nerveseg.inference.tta import TTAPredictor
-
-            opened = open_model(model_path, args.device)
-            predictor = TTAPredictor(opened.predictor)
-            built = {"predictor": predictor, "info": opened.info, "postprocess": opened.postprocess}
+    if (args.run is None) == (args.model is None):
+        raise NervesegError("give exactly one of --run RUN_DIR or --model MODEL_FILE")
     result = predict_folder(
-        model_path,
+        args.run or args.model,
         args.input,
         args.out,
+        device=args.device,
+        tta=args.tta,
         overwrite=args.overwrite,
         resume=args.resume,
         batch_size=args.batch_size,
-        device=args.device,
-        **built,
     )
     print(
         f"predicted {result.frames} frames ({result.nonempty} with a nerve): "

@@ -32,7 +32,7 @@ def add(commands) -> None:
 
 
 def _run_synth(args: argparse.Namespace) -> int:
-    from nerveseg.data.synth.dataset import generate_dataset
+    from nerveseg.data.synth import generate_dataset
 
     flags = {
         "subjects": args.subjects,

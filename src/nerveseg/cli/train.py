@@ -47,7 +47,7 @@ def add(commands) -> None:
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    from nerveseg.training.train import is_main_process, train
+    from nerveseg.training import is_main_process, train
 
     overrides = list(args.overrides)
     if args.data is not None:
@@ -86,25 +86,15 @@ def _run_train(args: argparse.Namespace) -> int:
 
 def _train_every_fold(args: argparse.Namespace, overrides: list[str]) -> int:
     """Train fold 0..k-1 into RUN/fold-K; with --resume, finish the unfinished folds."""
-    from nerveseg import runs
-    from nerveseg.training.train import is_main_process, train
+    from nerveseg.training import train_folds
 
     if args.run is None:
         raise NervesegError("--fold all needs --run RUN_DIR, the folder for the fold runs")
     config = load_config(args.preset, overrides)
-    if config.data.folds < 2:
-        raise NervesegError("--fold all needs --folds K (K >= 2)")
-    for fold in range(config.data.folds):
-        run = args.run / f"fold-{fold}"
-        if args.resume and (run / runs.SUMMARY).is_file():
-            print(f"fold {fold}: finished earlier, skipped")
-            continue
-        resume = args.resume and (run / runs.CHECKPOINTS / runs.LAST_CHECKPOINT).is_file()
-        fold_config = load_config(args.preset, [*overrides, f"data.fold={fold}"])
-        result = train(fold_config, run, overwrite=args.overwrite, resume=resume)
-        if result.interrupted:
-            print(f"interrupted in fold {fold}; continue with the same command and --resume")
-            return 130
-        if is_main_process():
-            print(f"fold {fold}: best validation score {result.best_val_score:.4f} ({run})")
+    results = train_folds(config, args.run, resume=args.resume, overwrite=args.overwrite)
+    if results and results[-1].interrupted:
+        print(
+            f"interrupted in fold {len(results) - 1}; continue with the same command and --resume"
+        )
+        return 130
     return 0

@@ -8,15 +8,40 @@ image only. Images are expected in [0, 1], before normalisation.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
-from kornia import augmentation as K
 from torch import nn
 
-from nerveseg.config import AugmentConfig
+from nerveseg.settings import setting
+
+
+@dataclass
+class AugmentConfig:
+    """Batch augmentation on the model's device; each transform has a strength and a probability.
+
+    Vertical flips are off by default: depth runs top to bottom in every ultrasound frame.
+    """
+
+    enabled: bool = True
+    rotation_degrees: float = setting(10.0, at_least=0.0, at_most=180.0)
+    rotation_p: float = setting(0.5, at_least=0.0, at_most=1.0)
+    scale: float = setting(0.1, at_least=0.0, below=1.0)
+    hflip_p: float = setting(0.5, at_least=0.0, at_most=1.0)
+    vflip_p: float = setting(0.0, at_least=0.0, at_most=1.0)
+    clahe_p: float = setting(0.2, at_least=0.0, at_most=1.0)
+    clahe_clip_limit: float = setting(4.0, at_least=1.0)
+    brightness: float = setting(0.1, at_least=0.0, below=1.0)
+    contrast: float = setting(0.2, at_least=0.0, below=1.0)
+    intensity_p: float = setting(0.5, at_least=0.0, at_most=1.0)
+    gamma: float = setting(0.2, at_least=0.0, below=1.0)
+    gamma_p: float = setting(0.3, at_least=0.0, at_most=1.0)
 
 
 def build_augmentation(config: AugmentConfig) -> nn.Module | None:
     """The augmentation pipeline described by ``config``, or None when it is disabled or empty."""
+    from kornia import augmentation as K  # ~1 s to import: only when training builds it
+
     if not config.enabled:
         return None
     steps: list[nn.Module] = []

@@ -18,17 +18,21 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from nerveseg.evaluation.holdout import HeldOut
+from nerveseg import runs
+from nerveseg.evaluation.holdout import HeldOut, predict_holdout
 from nerveseg.postprocess import (
     PostprocessParams,
     apply_postprocess,
-    passes_area,
-    passes_presence,
+    kept_frames,
+    save_postprocess,
     shape_mask,
 )
 
@@ -122,14 +126,7 @@ class FrameScorer:
     def per_image(self, params: PostprocessParams) -> np.ndarray:
         """``(N,)`` competition Dice of every frame under ``params``."""
         areas, dice_kept = self._shape(params)
-        presence = self.presence if self.presence is not None else [None] * len(areas)
-        kept = np.array(
-            [
-                passes_presence(params, None if p is None else float(p)) and passes_area(params, a)
-                for a, p in zip(areas.tolist(), presence, strict=True)
-            ],
-            dtype=bool,
-        )
+        kept = kept_frames(areas, params, self.presence)
         return np.where(kept, dice_kept, (~self.nerve).astype(float))
 
     def summary(self, params: PostprocessParams) -> tuple[float, float]:
@@ -171,6 +168,41 @@ def step_grids(shape: tuple[int, int], has_presence: bool) -> list[tuple[str, tu
     return steps
 
 
+def fit_run_postprocess(
+    run: Path,
+    *,
+    tta: bool = False,
+    margin: float | None = None,
+    batch_size: int = 16,
+    device: str = "auto",
+    log: Callable[[str], None] | None = None,
+) -> FitResult:
+    """Fit ``run``'s post-processing on its held-out frames and write ``RUN/postprocess.json``.
+
+    Held-out frames are the validation split, or the out-of-fold predictions of a
+    cross-validation folder. The search starts from the model file's own post-processing.
+    ``tta`` fits on flip-averaged probabilities (then predict and evaluate with TTA too).
+    """
+    held = predict_holdout(run, device=device, tta=tta, batch_size=batch_size)
+    if log:
+        log(
+            f"{len(held)} {held.source} frames predicted ({held.seconds_per_frame * 1000:.1f} ms "
+            f"per frame{' with TTA' if tta else ''})"
+        )
+    frame_shape = Counter(held.shapes).most_common(1)[0][0]
+    result = fit_postprocess(
+        FrameScorer.from_holdout(held),
+        held.info.postprocess,
+        frame_shape,
+        margin=margin,
+        source=held.source,
+        log=log,
+    )
+    result.extra.update(tta=tta, predict_seconds_per_frame=held.seconds_per_frame)
+    save_postprocess(Path(run) / runs.POSTPROCESS, result.params, result.as_dict())
+    return result
+
+
 def fit_postprocess(
     scorer: FrameScorer,
     start: PostprocessParams,
@@ -197,7 +229,9 @@ def fit_postprocess(
     current_values = scorer.per_image(params)
     start_score, start_dice = score, dice_nerve
     if log:
-        log(f"{'start':<18} {describe(params):<24} score {score:.4f}  dice(nerve) {dice_nerve:.4f}")
+        log(
+            f"{'start':<18} {params.describe():<24} score {score:.4f}  dice(nerve) {dice_nerve:.4f}"
+        )
     steps = []
     for name, grid in step_grids(frame_shape, scorer.presence is not None):
         current = getattr(params, name)
@@ -230,18 +264,6 @@ def fit_postprocess(
         all_empty_score=float((~scorer.nerve).mean()) if frames else float("nan"),
         postprocess_seconds_per_frame=_time_per_frame(scorer, params),
     )
-
-
-def describe(params: PostprocessParams) -> str:
-    """The threshold, minimum area and whatever else differs from the defaults, briefly."""
-    default = PostprocessParams()
-    parts = [f"threshold {params.threshold}", f"min_area {params.min_area}"]
-    parts += [
-        f"{k} {v}"
-        for k, v in params.to_dict().items()
-        if k not in ("threshold", "min_area") and v != getattr(default, k)
-    ]
-    return ", ".join(parts)
 
 
 def _significant(gains: np.ndarray, margin: float) -> bool:

@@ -23,8 +23,9 @@ from nerveseg.checkpoint import ModelInfo
 from nerveseg.data.loading import load_set, read_full_mask
 from nerveseg.data.samples import Sample, discover_labelled
 from nerveseg.errors import NervesegError
-from nerveseg.inference.ensemble import fold_dirs, is_cross_validation, load_run_predictor
-from nerveseg.inference.predictor import Predictor, predict_batches, resize_probabilities
+from nerveseg.inference.predictor import predict_batches, resize_probabilities
+from nerveseg.inference.sources import OpenedPredictor, open_predictor, run_postprocess
+from nerveseg.postprocess import PostprocessParams
 
 
 @dataclass
@@ -37,7 +38,9 @@ class HeldOut:
         images: ``(N, h, w)`` uint8 frames as the network saw them (for overlays and the CRF).
         probabilities: ``(N, h, w)`` float32 nerve probabilities.
         presence: ``(N,)`` float32 presence probabilities, or None without a presence head.
-        info: the (first) model's info: input size, normalisation, default post-processing.
+        info: the (first) model's info: input size, normalisation, its own post-processing.
+        postprocess: the post-processing of the run (its fitted ``postprocess.json``, else
+            the model file's), for the whole set.
         source: ``"validation"``, ``"out-of-fold"`` or ``"all"`` (every frame of a data set).
         seconds_per_frame: the predictor's time per frame (normalisation included).
     """
@@ -48,6 +51,7 @@ class HeldOut:
     probabilities: np.ndarray
     presence: np.ndarray | None
     info: ModelInfo
+    postprocess: PostprocessParams
     source: str
     seconds_per_frame: float
 
@@ -68,14 +72,14 @@ class HeldOut:
 
 
 def predict_frames(
-    predictor: Predictor,
-    info: ModelInfo,
+    opened: OpenedPredictor,
     samples: list[Sample],
     *,
     batch_size: int = 16,
     source: str = "all",
 ) -> HeldOut:
     """Load ``samples`` at the model's size and predict them all."""
+    predictor, info = opened.predictor, opened.info
     loaded = load_set(samples, info.image_size, progress=True)
     probabilities = np.empty(loaded.images.shape, dtype=np.float32)
     presences: list[np.ndarray] = []
@@ -92,6 +96,7 @@ def predict_frames(
         probabilities=probabilities,
         presence=np.concatenate(presences) if presences else None,
         info=info,
+        postprocess=opened.postprocess,
         source=source,
         seconds_per_frame=seconds,
     )
@@ -110,11 +115,11 @@ def predict_holdout(
     ``data_root`` replaces the data folder the run trained on (the same frames elsewhere).
     """
     run = Path(run)
-    if not is_cross_validation(run):
+    if not runs.is_cross_validation(run):
         return _validation(run, data_root, device=device, tta=tta, batch_size=batch_size)
     parts = [
         _validation(fold, data_root, device=device, tta=tta, batch_size=batch_size)
-        for fold in fold_dirs(run)
+        for fold in runs.fold_dirs(run)
     ]
     frames = sum(len(p) for p in parts)
     return HeldOut(
@@ -128,22 +133,16 @@ def predict_holdout(
             else np.concatenate([p.presence for p in parts])
         ),
         info=parts[0].info,
+        postprocess=run_postprocess(run, parts[0].info),
         source="out-of-fold",
         seconds_per_frame=sum(p.seconds_per_frame * len(p) for p in parts) / max(frames, 1),
     )
 
 
-def run_data_root(run: Path) -> Path:
-    """The data folder a run (or the first fold of a cross-validation folder) trained on."""
-    run = Path(run)
-    first = fold_dirs(run)[0] if is_cross_validation(run) else run
-    return Path(runs.read_json(first / runs.SPLIT)["data"])
-
-
 def _validation(
     run: Path, data_root: Path | None, *, device: str, tta: bool, batch_size: int
 ) -> HeldOut:
-    predictor, info = load_run_predictor(run, device, tta=tta)
+    opened = open_predictor(run, device=device, tta=tta)
     split = runs.read_json(run / runs.SPLIT)
     root = Path(data_root) if data_root else Path(split["data"])
     wanted = set(split["val"])
@@ -153,4 +152,4 @@ def _validation(
             f"none of {run.name}'s validation frames are in {root}; pass --split all to score "
             "every frame of another data set"
         )
-    return predict_frames(predictor, info, samples, batch_size=batch_size, source="validation")
+    return predict_frames(opened, samples, batch_size=batch_size, source="validation")

@@ -14,42 +14,23 @@ table is there, and says so in a banner and in the page title (see :mod:`nervese
 
 from __future__ import annotations
 
-import csv
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
+import nerveseg.evaluation.report_figures as figures
+import nerveseg.evaluation.report_html as h
 from nerveseg import runs
 from nerveseg.data.images import read_image
-from nerveseg.evaluation import report_figures as figures
-from nerveseg.evaluation import report_html as h
-from nerveseg.evaluation.evaluate import masks_and_truths
 from nerveseg.evaluation.holdout import HeldOut, predict_holdout
-from nerveseg.files import atomic_write, write_text
-from nerveseg.inference.ensemble import fold_dirs, is_cross_validation
-from nerveseg.metrics import ScoreAccumulator, Scores
-from nerveseg.postprocess import POSTPROCESS, PostprocessParams, apply_postprocess, run_postprocess
-from nerveseg.training.metrics_log import METRICS, merge_sessions
+from nerveseg.evaluation.scoring import FrameResult, predicted_mask, score_frames, write_per_image
+from nerveseg.files import write_text
+from nerveseg.metrics import Scores
+from nerveseg.postprocess import PostprocessParams
+from nerveseg.training.metrics_log import merge_sessions
 
-REPORT_DIR = "report"
 PAGE = "report.html"
-PER_IMAGE = "per_image.csv"
 GALLERY_SIZE = 8
-
-
-@dataclass
-class FrameResult:
-    """One held-out frame under the run's post-processing."""
-
-    index: int
-    name: str
-    subject: str
-    truth_pixels: int
-    predicted_pixels: int
-    dice: float
-    nerve_score: float  # presence probability, or the frame's highest pixel probability
 
 
 def build_report(
@@ -57,17 +38,17 @@ def build_report(
 ) -> Path:
     """Write ``RUN/report/report.html`` (plus PNGs and ``per_image.csv``); return its path."""
     run = Path(run)
-    out = run / REPORT_DIR
+    out = run / runs.REPORT_DIR
     out.mkdir(parents=True, exist_ok=True)
     held = predict_holdout(run, device=device, tta=tta, batch_size=batch_size)
-    fitted = (run / POSTPROCESS).is_file()
-    params = run_postprocess(run, held.info)
+    fitted = (run / runs.POSTPROCESS).is_file()
+    params = held.postprocess
     results, scores = score_frames(held, params)
     table = [("fitted post-processing" if fitted else "model file post-processing", scores)]
     if fitted:
-        _, before = score_frames(held, PostprocessParams.from_model_info(held.info))
+        _, before = score_frames(held, held.info.postprocess)
         table.insert(0, ("model file post-processing (before fitting)", before))
-    _write_per_image(out / PER_IMAGE, results)
+    write_per_image(out / runs.PER_IMAGE, results)
 
     sections = [_metrics(table, held)]
     histories = _histories(run)
@@ -81,29 +62,6 @@ def build_report(
     page = out / PAGE
     write_text(page, h.page(f"nerveseg report: {run.resolve().name}", sections, tables))
     return page
-
-
-def score_frames(held: HeldOut, params: PostprocessParams) -> tuple[list[FrameResult], Scores]:
-    """Per-frame results and the averages for ``held`` under ``params``."""
-    accumulator, results = ScoreAccumulator(), []
-    if held.presence is not None:
-        nerve_scores = held.presence
-    else:
-        nerve_scores = held.probabilities.reshape(len(held), -1).max(1)
-    for i, (sample, truth, mask) in enumerate(masks_and_truths(held, params)):
-        value = accumulator.update(torch.from_numpy(mask), torch.from_numpy(truth))
-        results.append(
-            FrameResult(
-                i,
-                sample.name,
-                sample.subject,
-                int(truth.sum()),
-                int(mask.sum()),
-                float(value[0]),
-                float(nerve_scores[i]),
-            )
-        )
-    return results, accumulator.summary()
 
 
 def _metrics(table: list[tuple[str, Scores]], held: HeldOut) -> str:
@@ -121,16 +79,16 @@ def _metrics(table: list[tuple[str, Scores]], held: HeldOut) -> str:
     return h.section(
         "Metrics at full resolution",
         f"<p>{len(held)} {h.cell(held.source)} frames, {counts.nerve_images} with a nerve. "
-        f"Per-image values: {h.link(PER_IMAGE, PER_IMAGE)}.</p>",
+        f"Per-image values: {h.link(runs.PER_IMAGE, runs.PER_IMAGE)}.</p>",
         h.table("metrics", ["", *columns.values()], rows, baseline_rows=1),
     )
 
 
 def _histories(run: Path) -> dict[str, list[dict[str, float]]]:
-    folders = fold_dirs(run) if is_cross_validation(run) else [run]
+    folders = runs.fold_dirs(run) if runs.is_cross_validation(run) else [run]
     histories = {}
     for folder in folders:
-        if (folder / METRICS).is_file() or (folder / "logs").is_dir():
+        if (folder / runs.METRICS).is_file() or (folder / runs.LOGS).is_dir():
             histories[folder.name] = merge_sessions(folder)
     return {k: v for k, v in histories.items() if v}
 
@@ -197,7 +155,7 @@ def _galleries(
 
 def _tile(held: HeldOut, params: PostprocessParams, result: FrameResult, kind: str) -> figures.Tile:
     i = result.index
-    mask = apply_postprocess(held.full_probability(i), params, held.frame_presence(i))
+    mask = predicted_mask(held, params, i)
     caption = {
         "false": f"{result.name}: {result.predicted_pixels} px predicted",
         "missed": f"{result.name}: {result.truth_pixels} px missed",
@@ -208,7 +166,7 @@ def _tile(held: HeldOut, params: PostprocessParams, result: FrameResult, kind: s
 
 def _settings(run: Path, held: HeldOut, tta: bool, params: PostprocessParams, fitted: bool) -> str:
     info = held.info
-    folds = len(fold_dirs(run)) if is_cross_validation(run) else 0
+    folds = len(runs.fold_dirs(run)) if runs.is_cross_validation(run) else 0
     height, width = info.image_size
     facts = [
         ("run", str(run.resolve())),
@@ -217,7 +175,10 @@ def _settings(run: Path, held: HeldOut, tta: bool, params: PostprocessParams, fi
         ("held-out frames", f"{len(held)} ({held.source})"),
         ("test-time augmentation", "horizontal flip" if tta else "none"),
         ("prediction time", f"{held.seconds_per_frame * 1000:.1f} ms per frame on this machine"),
-        ("post-processing", f"{POSTPROCESS} (fitted)" if fitted else "the model file's values"),
+        (
+            "post-processing",
+            f"{runs.POSTPROCESS} (fitted)" if fitted else "the model file's values",
+        ),
     ]
     parts = [
         h.facts("run-facts", facts),
@@ -230,7 +191,7 @@ def _settings(run: Path, held: HeldOut, tta: bool, params: PostprocessParams, fi
 
 
 def _fit_steps(run: Path) -> list[str]:
-    fit = runs.read_json(run / POSTPROCESS).get("fit", {})
+    fit = runs.read_json(run / runs.POSTPROCESS).get("fit", {})
     start = fit.get("start", {})
     rows = [["start (model file)", "", start.get("score"), start.get("dice_nerve")]]
     for step in fit.get("steps", []):
@@ -245,16 +206,3 @@ def _fit_steps(run: Path) -> list[str]:
         h.paragraph(note),
         h.table("fit-steps", ["step", "value", "score", "Dice (nerve frames)"], rows),
     ]
-
-
-def _write_per_image(path: Path, results: list[FrameResult]) -> None:
-    header = ["name", "subject", "truth_pixels", "predicted_pixels", "dice", "nerve_score"]
-
-    def write(handle) -> None:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        for r in results:
-            row = [r.name, r.subject, r.truth_pixels, r.predicted_pixels]
-            writer.writerow([*row, f"{r.dice:.6f}", f"{r.nerve_score:.6f}"])
-
-    atomic_write(path, write)

@@ -1,7 +1,7 @@
 """The report's figures as PNG files: curves, Dice histogram, reliability diagram, galleries.
 
 Each function takes plain arrays and a path and writes one PNG; nothing here reads run folders.
-Matplotlib's non-interactive Agg backend is used, so no display is needed.
+Figures are saved by :func:`nerveseg.plotting.save_figure` (Agg backend, no display needed).
 """
 
 from __future__ import annotations
@@ -9,18 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 from scipy import ndimage
 
+from nerveseg.plotting import DPI, save_figure
+
 TRUTH_COLOUR = (0, 220, 0)  # green
 PREDICTION_COLOUR = (255, 0, 255)  # magenta
-DPI = 100
 
 
 def training_curves(
@@ -63,7 +60,7 @@ def training_curves(
         ax.grid(alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=8)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def dice_histogram(
@@ -83,7 +80,7 @@ def dice_histogram(
     )
     ax.grid(alpha=0.3, axis="y")
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def reliability_diagram(
@@ -119,7 +116,7 @@ def reliability_diagram(
     bottom.set_xlabel("predicted score")
     bottom.set_ylabel("frames")
     bottom.set_xlim(-0.02, 1.02)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 @dataclass
@@ -150,7 +147,7 @@ def gallery(tiles: list[Tile], title: str, path: Path, columns: int = 4) -> None
         ax.imshow(overlay(tile.image, tile.truth, tile.prediction))
         ax.set_title(tile.caption, fontsize=8)
     fig.suptitle(f"{title}   (green: truth, magenta: prediction)", fontsize=11)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def overlay(image: np.ndarray, truth: np.ndarray, prediction: np.ndarray) -> np.ndarray:
@@ -168,9 +165,3 @@ def outline(mask: np.ndarray, thickness: int = 2) -> np.ndarray:
         return mask
     inner = ndimage.binary_erosion(mask, iterations=thickness, border_value=0)
     return mask & ~inner
-
-
-def _save(fig, path: Path) -> None:
-    fig.tight_layout()
-    fig.savefig(path, dpi=DPI)
-    plt.close(fig)

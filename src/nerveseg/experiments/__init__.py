@@ -1,0 +1,1 @@
+"""Experiments over many runs: Optuna tuning studies and honest model comparisons."""

@@ -23,13 +23,13 @@ import torch
 
 from nerveseg import runs
 from nerveseg.checkpoint import load_model
-from nerveseg.config import RunConfig, load_config
+from nerveseg.config import load_config
 from nerveseg.errors import ConfigError
-from nerveseg.evaluation.evaluate import evaluate_run
+from nerveseg.evaluation import evaluate_run
 from nerveseg.files import atomic_write, write_json, write_text
-from nerveseg.inference.predictor import TorchPredictor
+from nerveseg.inference import OpenedPredictor, open_predictor
 from nerveseg.models.profile import count_flops
-from nerveseg.training.train import train
+from nerveseg.training import continue_run
 
 log = logging.getLogger(__name__)
 
@@ -124,28 +124,18 @@ def compare_models(
     rows = []
     for spec, config in zip(parsed, configs, strict=True):
         run = out / RUNS / spec.slug
-        _train_or_reuse(config, run)
-        rows.append(_profile_run(spec, run, config, inference_repeats))
+        if continue_run(config, run).interrupted:
+            raise KeyboardInterrupt
+        rows.append(_profile_run(spec, run, inference_repeats))
         write_table(out, rows)
     return rows
 
 
-def _train_or_reuse(config: RunConfig, run: Path) -> None:
-    if (run / runs.SUMMARY).is_file():
-        log.info("%s: finished earlier, reused", run)
-        return
-    resume = (run / runs.CHECKPOINTS / runs.LAST_CHECKPOINT).is_file()
-    log.info("%s: %s", run, "resuming" if resume else "training")
-    result = train(config, run, resume=resume)
-    if result.interrupted:
-        raise KeyboardInterrupt
-
-
-def _profile_run(spec: ModelSpec, run: Path, config: RunConfig, repeats: int) -> CompareRow:
+def _profile_run(spec: ModelSpec, run: Path, repeats: int) -> CompareRow:
     summary = runs.read_json(run / runs.SUMMARY)
     evaluation = evaluate_run(run)
     scores = evaluation.scores
-    model, info = load_model(run / runs.MODEL)
+    model, info = load_model(run / runs.MODEL)  # for its size; timing opens it as a predictor
     size = tuple(info.image_size)
     return CompareRow(
         model=spec.text,
@@ -153,7 +143,7 @@ def _profile_run(spec: ModelSpec, run: Path, config: RunConfig, repeats: int) ->
         gflops_train_size=count_flops(model, size) / 1e9,
         gflops_kaggle_size=count_flops(model, KAGGLE_FLOPS_SIZE) / 1e9,
         train_images_per_s=float(summary["train_images_per_s"]),
-        inference_ms=inference_ms(model, size, repeats),
+        inference_ms=inference_ms(open_predictor(run / runs.MODEL, device="cpu"), repeats),
         epochs=int(summary["epochs_trained"]),
         best_epoch=int(summary["best_epoch"]),
         score=scores.score,
@@ -165,10 +155,10 @@ def _profile_run(spec: ModelSpec, run: Path, config: RunConfig, repeats: int) ->
     )
 
 
-def inference_ms(model: torch.nn.Module, size: tuple[int, int], repeats: int = 20) -> float:
-    """Median milliseconds for one frame (batch 1) through the network on the CPU."""
-    predictor = TorchPredictor(model, torch.device("cpu"))
-    frame = torch.randn(1, 1, *size)
+def inference_ms(opened: OpenedPredictor, repeats: int = 20) -> float:
+    """Median milliseconds for one frame (batch 1) through the network."""
+    predictor = opened.predictor
+    frame = torch.randn(1, 1, *opened.info.image_size)
     for _ in range(3):
         predictor(frame)
     times = []
@@ -212,12 +202,9 @@ def markdown_table(rows: list[CompareRow]) -> str:
 
 def _chart(path: Path, rows: list[CompareRow]) -> None:
     """Quality beside cost: grouped bars of the scores, and score against CPU latency."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from nerveseg.files import atomic_path
+    from nerveseg.plotting import save_figure
 
     names = [r.model for r in rows]
     fig, (bars, scatter) = plt.subplots(
@@ -253,7 +240,4 @@ def _chart(path: Path, rows: list[CompareRow]) -> None:
     scatter.set_xlabel("CPU ms per frame (batch 1, network only)")
     scatter.set_ylabel("competition score")
     scatter.set_title("quality against speed")
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)

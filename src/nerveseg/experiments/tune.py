@@ -32,10 +32,11 @@ import optuna
 import yaml
 
 from nerveseg import runs
-from nerveseg.config import ConfigError, RunConfig, TuneConfig, read_run_config, to_dict
-from nerveseg.errors import NervesegError
+from nerveseg.config import RunConfig, TuneConfig, read_run_config, to_dict
+from nerveseg.errors import ConfigError, NervesegError
 from nerveseg.experiments.tune_space import Dimension, parse_space, with_values
 from nerveseg.files import write_text
+from nerveseg.settings import check_all
 from nerveseg.training.distributed import several_processes
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,6 @@ log = logging.getLogger(__name__)
 STUDY_DB = "study.db"
 BASE = "base.yaml"  # the study's base config: what every trial's values are laid over
 STUDY_NAME = "nerveseg"
-MONITOR = "val/score"
 # Settings a study may not vary or compare on: how long this worker runs is not the study.
 _WORKER_SETTINGS = {("tune", "trials"), ("tune", "timeout_minutes")}
 
@@ -56,7 +56,7 @@ class PruneUnpromising(L.Callback):
     and the tuner marks the trial pruned after :func:`train` returns.
     """
 
-    def __init__(self, trial: optuna.Trial, monitor: str = MONITOR) -> None:
+    def __init__(self, trial: optuna.Trial, monitor: str = runs.VAL_SCORE) -> None:
         self.trial, self.monitor = trial, monitor
         self.pruned_after: int | None = None  # the epoch after which the pruner stopped it
 
@@ -143,10 +143,7 @@ def _differences(saved: dict, given: dict, prefix: tuple[str, ...] = ()) -> list
 
 def open_study(study: Path, tune: TuneConfig) -> optuna.Study:
     """Create or load the study in ``STUDY/study.db``."""
-    if tune.pruner not in ("median", "none"):
-        raise ConfigError(f"tune.pruner: expected median or none, got {tune.pruner!r}")
-    if tune.heartbeat_seconds < 1:
-        raise ConfigError("tune.heartbeat_seconds must be at least 1")
+    check_all(tune, prefix="tune.")
     with warnings.catch_warnings():  # heartbeats are marked experimental
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         storage = optuna.storages.RDBStorage(
@@ -232,7 +229,7 @@ def _progress(study: optuna.Study) -> tuple[int, int]:
 def _objective(
     trial: optuna.Trial, base: RunConfig, dimensions: list[Dimension], study_dir: Path
 ) -> float:
-    from nerveseg.training.train import train
+    from nerveseg.training import continue_run, train
 
     # Seeded by trial number, so workers sharing the study never draw the same values, and a
     # resumed study draws what an uninterrupted one would have. SeedSequence, because Mersenne
@@ -240,14 +237,18 @@ def _objective(
     seed = np.random.SeedSequence([base.tune.sampler_seed, trial.number]).generate_state(1)[0]
     trial.study.sampler = optuna.samplers.TPESampler(seed=int(seed))
     config = with_values(base, {d.key: d.suggest(trial) for d in dimensions})
-    run, resume = _trial_run(trial, study_dir)
+    # A retry (of a trial stopped by Ctrl-C or left by a killed worker) continues the earlier
+    # trial's run folder: reused if it finished, resumed from its last checkpoint if it has one.
+    earlier = trial.user_attrs.get("run")
+    run = Path(earlier) if earlier else study_dir / f"trial-{trial.number:03d}"
     trial.set_user_attr("run", str(run))
-    if resume and (run / runs.SUMMARY).is_file():  # it finished just before its worker died
-        return float(runs.read_json(run / runs.SUMMARY)["best_val_score"])
     pruning = PruneUnpromising(trial)
     log.info("trial %d: %s", trial.number, _describe(config, dimensions))
     try:
-        result = train(config, run, overwrite=not resume, resume=resume, callbacks=[pruning])
+        if earlier:
+            result = continue_run(config, run, overwrite=True, callbacks=[pruning])
+        else:
+            result = train(config, run, overwrite=True, callbacks=[pruning])
     except KeyboardInterrupt:
         _queue_again(trial)
         raise
@@ -257,14 +258,6 @@ def _objective(
     if pruning.pruned_after is not None:
         raise optuna.TrialPruned(f"pruned after epoch {pruning.pruned_after}")
     return result.best_val_score
-
-
-def _trial_run(trial: optuna.Trial, study_dir: Path) -> tuple[Path, bool]:
-    """The trial's run folder, and whether to resume it (a retry of a stopped trial)."""
-    earlier = trial.user_attrs.get("run")
-    if earlier and (Path(earlier) / runs.CHECKPOINTS / runs.LAST_CHECKPOINT).is_file():
-        return Path(earlier), True
-    return study_dir / f"trial-{trial.number:03d}", False
 
 
 def _queue_again(trial: optuna.Trial) -> None:
@@ -294,7 +287,7 @@ def _describe(config: RunConfig, dimensions: list[Dimension]) -> str:
 def _announce(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
     state = trial.state.name.lower()
     seconds = trial.duration.total_seconds() if trial.duration else float("nan")
-    value = f"{MONITOR} {trial.value:.4f}" if trial.value is not None else "no score"
+    value = f"{runs.VAL_SCORE} {trial.value:.4f}" if trial.value is not None else "no score"
     if trial.state == optuna.trial.TrialState.PRUNED:
         state += f" after epoch {max(trial.intermediate_values, default=0)}"
     best = ""

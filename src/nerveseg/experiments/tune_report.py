@@ -15,19 +15,16 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-
 import matplotlib.pyplot as plt
 import optuna
 import yaml
 from matplotlib.ticker import MaxNLocator
 
 from nerveseg.config import RunConfig, to_dict
-from nerveseg.experiments.tune import MONITOR
 from nerveseg.experiments.tune_space import Dimension, trial_values, with_values
-from nerveseg.files import atomic_path, atomic_write, write_text
+from nerveseg.files import atomic_write, write_text
+from nerveseg.plotting import save_figure
+from nerveseg.runs import VAL_SCORE
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +88,7 @@ def write_best_config(
     config = with_values(base, values)
     header = [
         f"# Best trial of the study in {path.parent}: trial {best.number}, "
-        f"{MONITOR} {best.value:.4f} (run folder {best.user_attrs.get('run', '?')}).",
+        f"{VAL_SCORE} {best.value:.4f} (run folder {best.user_attrs.get('run', '?')}).",
         "# Train with it: nerveseg train --data DIR --preset " + str(path),
         *(f"#   {k}: {_cell(v)}" for k, v in values.items()),
     ]
@@ -117,7 +114,7 @@ def history_figure(trials, path: Path) -> None:
         steps.append((t.number, best))
     if steps:
         left.step(*zip(*steps, strict=True), where="post", color="C1", label="best so far")
-    left.set(xlabel="trial", ylabel=MONITOR, title="Trials")
+    left.set(xlabel="trial", ylabel=VAL_SCORE, title="Trials")
     left.legend(loc="lower right", fontsize="small")
     for t in trials:
         if not t.intermediate_values:
@@ -127,12 +124,12 @@ def history_figure(trials, path: Path) -> None:
             {"color": "grey", "linestyle": "--", "alpha": 0.6} if t.state == _State.PRUNED else {}
         )
         right.plot(epochs, [t.intermediate_values[e] for e in epochs], marker=".", **style)
-    right.set(xlabel="epoch", ylabel=MONITOR, title="Validation score per epoch (dashed: pruned)")
+    right.set(xlabel="epoch", ylabel=VAL_SCORE, title="Validation score per epoch (dashed: pruned)")
     for ax in (left, right):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if not complete and not pruned:
         left.text(0.5, 0.5, "no finished trial yet", ha="center", transform=left.transAxes)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def importance_figure(study: optuna.Study, complete: list, path: Path) -> None:
@@ -157,11 +154,4 @@ def importance_figure(study: optuna.Study, complete: list, path: Path) -> None:
     else:
         ax.axis("off")
         ax.text(0.5, 0.5, f"Setting importance: {note}", ha="center", va="center", wrap=True)
-    _save(fig, path)
-
-
-def _save(fig, path: Path) -> None:
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    save_figure(fig, path)

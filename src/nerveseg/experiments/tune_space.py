@@ -14,7 +14,9 @@ from typing import Any
 
 import optuna
 
-from nerveseg.config import ConfigError, RunConfig, merge
+from nerveseg.config import RunConfig
+from nerveseg.errors import ConfigError
+from nerveseg.settings import merge
 
 KINDS = ("float", "log_float", "int", "log_int", "categorical")
 

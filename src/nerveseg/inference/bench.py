@@ -6,7 +6,8 @@ For each model (a preset's architecture with random weights, or a model file) an
   matrix products, a multiply-add counted as 2 FLOPs);
 - latency at batch 1, p50 and p95: the network alone (a normalised batch in, probabilities out)
   and end to end on a 580x420 uint8 frame: resize, normalise, network, resize back,
-  post-processing, RLE (:func:`nerveseg.inference.runtimes.segment_frame`, what a live probe needs);
+  post-processing, RLE (:meth:`~nerveseg.inference.sources.OpenedPredictor.segment`, what a
+  live probe needs);
 - throughput of the network at the best of several batch sizes, and the GFLOP/s that achieves
   as a share of a plain 2048x2048 fp32 matrix product measured in the same run;
 - peak memory: each model/runtime pair runs in its own fresh interpreter, which reports its
@@ -23,6 +24,7 @@ depend on whatever else runs on the machine: the load average is recorded before
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import resource
@@ -38,22 +40,14 @@ import numpy as np
 import torch
 
 from nerveseg.checkpoint import ModelInfo, load_model, save_model_file
+from nerveseg.config import load_config
 from nerveseg.data.loading import resize_image
 from nerveseg.data.rle import rle_encode
 from nerveseg.errors import NervesegError
-from nerveseg.inference.export import (
-    metadata_json,
-    onnx_bytes,
-    parse_metadata,
-    quantize_static_int8,
-)
-from nerveseg.inference.predictor import TorchPredictor, normalise
-from nerveseg.inference.runtimes import (
-    OnnxPredictor,
-    available_cores,
-    load_predictor,
-    segment_frame,
-)
+from nerveseg.inference.export import onnx_bytes, quantize_static_int8
+from nerveseg.inference.predictor import normalise
+from nerveseg.inference.runtimes import available_cores
+from nerveseg.inference.sources import OpenedPredictor, open_predictor
 from nerveseg.models import build_model
 from nerveseg.models.profile import count_flops, count_parameters
 
@@ -72,6 +66,26 @@ class BenchCase:
     model_name: str = ""
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     path: str = ""  # a model.pt or .onnx file instead
+
+
+def preset_cases(
+    presets: list[str],
+    widths: list[float | None] | None = None,
+    sizes: list[tuple[int, int] | None] | None = None,
+    overrides: list[str] | None = None,
+) -> list[BenchCase]:
+    """One case per preset x width x input size: the preset's architecture, random weights.
+
+    A width or size of None keeps the preset's own.
+    """
+    cases = []
+    for preset, width, size in itertools.product(presets, widths or [None], sizes or [None]):
+        extra = [f"model.width={width}"] if width else []
+        config = load_config(preset, [*(overrides or []), *extra])
+        size = tuple(size or config.data.image_size)
+        label = f"{preset} {config.model.name} w{config.model.width:g} {size[0]}x{size[1]}"
+        cases.append(BenchCase(label, size, config.model.name, config.model.build_kwargs()))
+    return cases
 
 
 def run_bench(
@@ -129,7 +143,7 @@ def prepare(
     folder.mkdir(parents=True)
     files: dict[str, str] = {}
     if case.path.endswith(".onnx"):
-        _, info = load_predictor(Path(case.path))
+        info = open_predictor(Path(case.path)).info
         model = build_model(info.model_name, **info.model_kwargs).eval()  # to count FLOPs
         files["onnx"] = case.path
     else:
@@ -154,7 +168,6 @@ def prepare(
     return {
         "model": case.label,
         "files": files,
-        "info": metadata_json(info),
         "image_size": list(info.image_size),
         "params": count_parameters(model),
         "gflops": count_flops(model, info.image_size) / 1e9,
@@ -176,7 +189,7 @@ def bench_frames(folder: Path | None, tmp: Path) -> np.ndarray:
     from nerveseg.data.samples import discover_unlabelled
 
     if folder is None:
-        from nerveseg.data.synth.dataset import SynthConfig, generate_dataset
+        from nerveseg.data.synth import SynthConfig, generate_dataset
 
         folder = tmp / "synthetic"
         generate_dataset(folder, SynthConfig(subjects=1, frames_per_subject=FRAMES, test_frames=1))
@@ -214,14 +227,11 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
     threads, runtime = spec["threads"], spec["runtime"]
     torch.set_num_threads(threads)
     rss_imports = _current_rss_mb()  # torch and nerveseg loaded; the runtime, model, data not
-    info, _ = parse_metadata(spec["info"], Path("bench"))
-    if runtime.startswith("torch"):
-        if "torch" not in spec["files"]:
-            raise NervesegError(f"{runtime} needs a model.pt, not an exported file")
-        model, info = load_model(Path(spec["files"]["torch"]))
-        predictor = TorchPredictor(model, channels_last=runtime == "torch-cl")
-    else:
-        predictor = OnnxPredictor(Path(spec["files"][runtime]), threads)
+    kind = "torch" if runtime.startswith("torch") else "onnx"
+    if kind not in spec["files"]:
+        raise NervesegError(f"{runtime} needs a model.pt, not an exported file")
+    opened = _open(spec, runtime)
+    predictor, info = opened.predictor, opened.info
     frames = np.load(spec["frames"])
     small = [_resize(frame, info.image_size) for frame in frames]
     warmup, iterations = spec["warmup"], spec["iterations"]
@@ -230,7 +240,7 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
     net = _latencies(lambda i: predictor(one), warmup, iterations)
 
     def end_to_end(i: int) -> str:
-        return rle_encode(segment_frame(predictor, info, frames[i % len(frames)]))
+        return rle_encode(opened.segment(frames[i % len(frames)]))
 
     e2e = _latencies(end_to_end, warmup, iterations)
     throughput = {}
@@ -256,21 +266,39 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
         "matmul_share": achieved / matmul,
     }
     if runtime == "onnx-int8":
-        reference = OnnxPredictor(Path(spec["files"]["onnx"]), threads)
-        result["int8_vs_fp32"] = _agreement(predictor, reference, info, frames[len(frames) // 2 :])
+        reference = _open(spec, "onnx")
+        result["int8_vs_fp32"] = _agreement(opened, reference, frames[len(frames) // 2 :])
     result["rss_peak_mb"] = _peak_rss_mb()
     result["rss_after_imports_mb"] = rss_imports
     return result
 
 
-def _agreement(predictor, reference, info, frames: np.ndarray) -> dict[str, float]:
+def _open(spec: dict[str, Any], runtime: str) -> OpenedPredictor:
+    """The prepared file of ``runtime`` (``torch``, ``torch-cl``, ``onnx``, ``onnx-int8``)."""
+    if runtime.startswith("torch"):
+        path, kind = spec["files"]["torch"], "torch"
+    else:
+        path, kind = spec["files"][runtime], "onnx"
+    return open_predictor(
+        Path(path),
+        device="cpu",
+        runtime=kind,
+        threads=spec["threads"],
+        channels_last=runtime == "torch-cl",
+    )
+
+
+def _agreement(
+    opened: OpenedPredictor, reference: OpenedPredictor, frames: np.ndarray
+) -> dict[str, float]:
     """Probability differences and mask Dice (empty/empty = 1) against the fp32 reference."""
+    info = opened.info
     small = np.stack([_resize(frame, info.image_size) for frame in frames])
     batch = normalise(small, info.mean, info.std)
-    diff = (predictor(batch).probabilities - reference(batch).probabilities).abs()
+    diff = (opened.predictor(batch).probabilities - reference.predictor(batch).probabilities).abs()
     dice, nonempty = [], 0
     for frame in frames:
-        a, b = segment_frame(predictor, info, frame), segment_frame(reference, info, frame)
+        a, b = opened.segment(frame), reference.segment(frame)
         total = a.sum() + b.sum()
         dice.append(1.0 if total == 0 else 2.0 * (a & b).sum() / total)
         nonempty += bool(b.any())

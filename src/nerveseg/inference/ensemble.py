@@ -11,19 +11,13 @@ input it was trained on. Members must share the input size; that is checked.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
-from pathlib import Path
 
 import torch
 
-from nerveseg import runs
-from nerveseg.checkpoint import ModelInfo, load_model
+from nerveseg.checkpoint import ModelInfo
 from nerveseg.errors import NervesegError
-from nerveseg.inference.predictor import BatchOutput, Predictor, TorchPredictor, pick_device
-from nerveseg.inference.tta import TTAPredictor
-
-FOLD_GLOB = "fold-*"
+from nerveseg.inference.predictor import BatchOutput, Predictor
 
 
 class EnsemblePredictor:
@@ -60,50 +54,6 @@ class Renormalised:
         return self.base((unit - self.target[0]) / self.target[1])
 
 
-def is_cross_validation(run: Path) -> bool:
-    """True for a folder of fold runs (``RUN/fold-K/``) rather than a single run."""
-    run = Path(run)
-    return not (run / runs.MODEL).is_file() and any(run.glob(FOLD_GLOB))
-
-
-def fold_dirs(run: Path) -> list[Path]:
-    """``RUN/fold-0``, ``RUN/fold-1``, ... in fold order."""
-    folds = [p for p in Path(run).glob(FOLD_GLOB) if p.is_dir() and _fold_number(p) is not None]
-    return sorted(folds, key=_fold_number)
-
-
-def model_files(run: Path) -> list[Path]:
-    """``RUN/model.pt``, or every ``RUN/fold-K/model.pt`` of a cross-validation folder.
-
-    Raises:
-        NervesegError: no model at all, or a fold without one (unfinished cross-validation).
-    """
-    run = Path(run)
-    if (run / runs.MODEL).is_file():
-        return [run / runs.MODEL]
-    folds = fold_dirs(run)
-    if not folds:
-        runs.require_finished(run)  # raises with the usual "train first" message
-    missing = [f.name for f in folds if not (f / runs.MODEL).is_file()]
-    if missing:
-        raise NervesegError(
-            f"{run}: {', '.join(missing)} has no {runs.MODEL} (unfinished cross-validation); "
-            f"finish it with nerveseg train --run {run} --folds {len(folds)} --fold all --resume"
-        )
-    return [f / runs.MODEL for f in folds]
-
-
-def load_run_predictors(
-    run: Path, device: str = "auto", *, channels_last: bool = False
-) -> list[tuple[Predictor, ModelInfo]]:
-    """A :class:`TorchPredictor` and its :class:`ModelInfo` for each model in ``run``."""
-    members = []
-    for path in model_files(run):
-        model, info = load_model(path)
-        members.append((TorchPredictor(model, pick_device(device), channels_last), info))
-    return members
-
-
 def combine(members: Sequence[tuple[Predictor, ModelInfo]]) -> tuple[Predictor, ModelInfo]:
     """One predictor for ``members``: itself, or an ensemble fed through its first member's info.
 
@@ -125,17 +75,3 @@ def combine(members: Sequence[tuple[Predictor, ModelInfo]]) -> tuple[Predictor, 
     source = (first.mean, first.std)
     wrapped = [Renormalised(p, source, (info.mean, info.std)) for p, info in members]
     return EnsemblePredictor(wrapped), first
-
-
-def load_run_predictor(
-    run: Path, device: str = "auto", *, tta: bool = False
-) -> tuple[Predictor, ModelInfo]:
-    """The predictor for ``nerveseg predict/evaluate --run RUN``: every fold model averaged for
-    a cross-validation folder, wrapped in horizontal-flip :class:`TTAPredictor` with ``tta``."""
-    predictor, info = combine(load_run_predictors(run, device))
-    return (TTAPredictor(predictor) if tta else predictor), info
-
-
-def _fold_number(path: Path) -> int | None:
-    match = re.fullmatch(r"fold-(\d+)", path.name)
-    return int(match.group(1)) if match else None

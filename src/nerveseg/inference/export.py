@@ -4,9 +4,9 @@ An exported file maps a normalised ``image`` batch ``(N, 1, H, W)`` float32 to n
 ``probabilities`` ``(N, H, W)`` (the sigmoid is inside the graph, so a runtime only has to
 threshold) and, for a model with a presence head, ``presence`` ``(N,)`` probabilities. N is
 dynamic; H and W are fixed at the model's input size. What :class:`ModelInfo` holds (model
-name and arguments, input size, normalisation, threshold, minimum area ...) travels inside the
-file as JSON, under the ONNX ``metadata_props`` key or TorchScript extra file ``nerveseg``, with
-the run's fitted ``postprocess.json`` parameters when it has them, so
+name and arguments, input size, normalisation, post-processing ...) travels inside the file as
+JSON, under the ONNX ``metadata_props`` key or TorchScript extra file ``nerveseg``, its
+post-processing being the run's fitted ``postprocess.json`` when it has one, so
 ``nerveseg predict --model model.onnx`` needs nothing else.
 
 Exporter and opset: torch's TorchScript-based exporter (``dynamo=False``) at opset 17. It
@@ -22,9 +22,9 @@ recommended format.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
-import math
 import tempfile
 import warnings
 from pathlib import Path
@@ -35,11 +35,11 @@ import torch
 from torch import nn
 
 from nerveseg import __version__, runs
-from nerveseg.checkpoint import FORMAT, FORMAT_VERSION, ModelInfo, load_model
+from nerveseg.checkpoint import FORMAT, FORMAT_VERSION, ModelInfo, check_format, load_model
 from nerveseg.errors import NervesegError
 from nerveseg.files import atomic_path, nan_to_none
 from nerveseg.models.outputs import split_output
-from nerveseg.postprocess import POSTPROCESS, load_postprocess
+from nerveseg.postprocess import PostprocessParams, load_postprocess
 
 ONNX_OPSET = 17
 METADATA_KEY = "nerveseg"
@@ -84,7 +84,7 @@ def export_model(
     """
     if format not in SUFFIXES:
         raise NervesegError(f"unknown export format {format!r}; choose {' or '.join(SUFFIXES)}")
-    model_path, postprocess = _resolve_source(Path(source))
+    model_path, fitted = _resolve_source(Path(source))
     out = Path(out) if out is not None else model_path.with_suffix(SUFFIXES[format])
     if out.suffix != SUFFIXES[format]:
         raise NervesegError(
@@ -94,22 +94,21 @@ def export_model(
     if out.exists() and not overwrite:
         raise NervesegError(f"{out}: already exists; pass --overwrite to replace it")
     model, info = load_model(model_path)
-    metadata = metadata_json(info, postprocess)
+    if fitted is not None:
+        info = dataclasses.replace(info, postprocess=fitted)
     if format == "onnx":
-        data = onnx_bytes(model, info, opset=opset or ONNX_OPSET, metadata=metadata)
+        data = onnx_bytes(model, info, opset=opset or ONNX_OPSET)
         with atomic_path(out) as tmp:
             tmp.write_bytes(data)
     else:
         traced = trace(model, info)
         with atomic_path(out) as tmp, warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)  # see the module docstring
-            torch.jit.save(traced, str(tmp), _extra_files={METADATA_KEY: metadata})
+            torch.jit.save(traced, str(tmp), _extra_files={METADATA_KEY: metadata_json(info)})
     return out
 
 
-def onnx_bytes(
-    model: nn.Module, info: ModelInfo, *, opset: int = ONNX_OPSET, metadata: str | None = None
-) -> bytes:
+def onnx_bytes(model: nn.Module, info: ModelInfo, *, opset: int = ONNX_OPSET) -> bytes:
     """The model as an ONNX file in memory (for a file, or straight into ONNX Runtime)."""
     try:
         import onnx
@@ -141,7 +140,7 @@ def onnx_bytes(
     proto = onnx.load_from_string(buffer.getvalue())
     proto.doc_string = f"nerveseg {info.model_name}: image (N,1,H,W) -> {', '.join(outputs)}"
     entry = proto.metadata_props.add()
-    entry.key, entry.value = METADATA_KEY, metadata or metadata_json(info)
+    entry.key, entry.value = METADATA_KEY, metadata_json(info)
     return proto.SerializeToString()
 
 
@@ -191,10 +190,22 @@ def quantize_static_int8(
         quantize_static(
             str(prepared), str(int8), Reader(), quant_format=QuantFormat.QDQ, per_channel=True
         )
-        return int8.read_bytes()
+        return _with_metadata_of(data, int8.read_bytes())
 
 
-def metadata_json(info: ModelInfo, postprocess: dict[str, Any] | None = None) -> str:
+def _with_metadata_of(original: bytes, derived: bytes) -> bytes:
+    """``derived`` (a quantised model) carrying ``original``'s nerveseg metadata."""
+    import onnx
+
+    source, target = onnx.load_from_string(original), onnx.load_from_string(derived)
+    present = {entry.key for entry in target.metadata_props}
+    for entry in source.metadata_props:
+        if entry.key not in present:
+            target.metadata_props.add(key=entry.key, value=entry.value)
+    return target.SerializeToString()
+
+
+def metadata_json(info: ModelInfo) -> str:
     """The JSON that travels inside an exported file."""
     data: dict[str, Any] = {
         "format": FORMAT,
@@ -202,46 +213,39 @@ def metadata_json(info: ModelInfo, postprocess: dict[str, Any] | None = None) ->
         "nerveseg_version": __version__,
         "info": info.to_dict(),
     }
-    if postprocess is not None:
-        data["postprocess"] = postprocess
     return json.dumps(nan_to_none(data), allow_nan=False)
 
 
-def parse_metadata(text: str | None, path: Path) -> tuple[ModelInfo, dict[str, Any]]:
-    """``(info, whole metadata dict)`` from an exported file's JSON.
+def parse_metadata(text: str | bytes | None, path: Path) -> ModelInfo:
+    """The :class:`ModelInfo` in an exported file's JSON.
 
     Raises:
-        NervesegError: no nerveseg metadata, or written by a newer nerveseg.
+        NervesegError: no nerveseg metadata, malformed metadata, or written by a newer nerveseg.
     """
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", errors="replace")
     if not text:
         raise NervesegError(f"{path}: holds no nerveseg metadata; export it with `nerveseg export`")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise NervesegError(f"{path}: its nerveseg metadata is not valid JSON ({exc})") from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise NervesegError(f"{path}: its metadata is not nerveseg's; export it with nerveseg")
-    if data.get("format_version", 0) > FORMAT_VERSION:
-        raise NervesegError(f"{path}: exported by a newer nerveseg; upgrade to read it")
-    raw = dict(data["info"])
-    raw["image_size"] = tuple(raw["image_size"])
-    if raw.get("score") is None:
-        raw["score"] = math.nan
-    try:
-        info = ModelInfo(**raw)
-    except TypeError as exc:
-        raise NervesegError(f"{path}: metadata does not fit this nerveseg ({exc})") from None
-    return info, data
+    check_format(data, path, "its metadata is not nerveseg's; export it with nerveseg")
+    raw = data.get("info")
+    if isinstance(raw, dict) and isinstance(data.get("postprocess"), dict):
+        # Version 1 exports carried a run's fitted post-processing beside the info.
+        raw = {**raw, "postprocess": data["postprocess"]}
+    return ModelInfo.from_dict(raw, str(path))
 
 
-def _resolve_source(source: Path) -> tuple[Path, dict[str, Any] | None]:
-    """The model file to export and its run's fitted post-processing parameters, if any."""
+def _resolve_source(source: Path) -> tuple[Path, PostprocessParams | None]:
+    """The model file to export and its run's fitted post-processing, if any."""
     if source.is_dir():
         runs.require_finished(source)
         source = source / runs.MODEL
     if source.suffix in SUFFIXES.values():
         raise NervesegError(f"{source}: already exported; export from its run or model.pt")
-    fitted = source.parent / POSTPROCESS  # a run's model.pt sits beside the run's other files
+    fitted = source.parent / runs.POSTPROCESS  # a run's model.pt sits beside its other files
     if source.name == runs.MODEL and fitted.is_file():
-        return source, load_postprocess(fitted).to_dict()
+        return source, load_postprocess(fitted)
     return source, None

@@ -18,8 +18,6 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from nerveseg import runs
-from nerveseg.checkpoint import ModelInfo
 from nerveseg.data.folders import natural_key
 from nerveseg.data.images import read_mask, write_mask_png
 from nerveseg.data.kaggle import write_submission
@@ -28,8 +26,8 @@ from nerveseg.data.rle import rle_encode
 from nerveseg.data.samples import Sample, discover_unlabelled
 from nerveseg.errors import DataError, NervesegError
 from nerveseg.files import atomic_write
-from nerveseg.inference.predictor import Predictor, masks_at_original_size, predict_batches
-from nerveseg.postprocess import PostprocessParams
+from nerveseg.inference.predictor import masks_at_original_size, predict_batches
+from nerveseg.inference.sources import OpenedPredictor, open_predictor
 
 MASKS = "masks"
 SUBMISSION = "submission.csv"
@@ -46,59 +44,60 @@ class PredictionResult:
     submission: Path
 
 
-def resolve_model_path(run: Path | None, model: Path | None) -> Path:
-    """The model file from ``--run`` (its model.pt) or ``--model``; exactly one must be given."""
-    if (run is None) == (model is None):
-        raise NervesegError("give exactly one of --run RUN_DIR or --model MODEL_FILE")
-    if run is not None:
-        runs.require_finished(run)
-        return Path(run) / runs.MODEL
-    return Path(model)
-
-
 def predict_folder(
-    model_path: Path | None,
+    source: Path,
+    input_dir: Path,
+    out: Path,
+    *,
+    device: str = "auto",
+    tta: bool = False,
+    overwrite: bool = False,
+    resume: bool = False,
+    batch_size: int = 16,
+    progress: bool = True,
+) -> PredictionResult:
+    """Predict every frame in ``input_dir`` into ``out/masks/`` and a run-length table.
+
+    ``source`` is a run folder, a cross-validation folder or a model file (``model.pt``,
+    ``.onnx``, ``.ts``), opened by :func:`~nerveseg.inference.sources.open_predictor` with
+    ``device`` and ``tta``. See :func:`write_predictions` for ``overwrite`` and ``resume``.
+    """
+    _check_out_flags(overwrite, resume)
+    opened = open_predictor(Path(source), device=device, tta=tta)
+    return write_predictions(
+        opened,
+        input_dir,
+        out,
+        overwrite=overwrite,
+        resume=resume,
+        batch_size=batch_size,
+        progress=progress,
+    )
+
+
+def write_predictions(
+    opened: OpenedPredictor,
     input_dir: Path,
     out: Path,
     *,
     overwrite: bool = False,
     resume: bool = False,
     batch_size: int = 16,
-    device: str = "auto",
-    predictor: Predictor | None = None,
-    info: ModelInfo | None = None,
-    postprocess: PostprocessParams | None = None,
     progress: bool = True,
 ) -> PredictionResult:
-    """Predict every frame in ``input_dir`` into ``out/masks/`` and ``out/submission.csv``.
+    """Predict every frame in ``input_dir`` with ``opened`` into ``out``.
 
-    A caller that built its own ``predictor`` (an ensemble, test-time augmentation) passes it
-    with its ``info`` instead of ``model_path``; ``postprocess`` replaces the model file's
-    threshold and minimum area (a run's fitted ``postprocess.json``). ``model_path`` may be a
-    ``model.pt``, an exported ``.onnx`` or ``.ts`` (see :func:`nerveseg.inference.runtimes.open_model`).
-
-    With ``resume``, masks already in ``out/masks/`` are kept and read back for the CSV, and
-    only the frames without one are predicted: the way to finish a killed run. It assumes the
-    earlier masks came from the same model and post-processing.
+    Masks go to ``out/masks/``; the run-length table to ``out/submission.csv`` for Kaggle test
+    ids, else ``out/masks.csv``. With ``resume``, masks already in ``out/masks/`` are kept and
+    read back for the table, and only the frames without one are predicted: the way to finish a
+    killed run. It assumes the earlier masks came from the same model and post-processing.
     """
     out = Path(out)
-    if resume and overwrite:
-        raise NervesegError("--resume keeps earlier masks and --overwrite deletes them: pick one")
+    _check_out_flags(overwrite, resume)
     if resume:
         out.mkdir(parents=True, exist_ok=True)
     else:
         _prepare_out(out, overwrite)
-    if predictor is None:
-        from nerveseg.inference.runtimes import (
-            open_model,  # ONNX Runtime is only imported when used
-        )
-
-        opened = open_model(Path(model_path), device)
-        predictor, info = opened.predictor, opened.info
-        postprocess = postprocess or opened.postprocess
-    elif info is None:
-        raise ValueError("a predictor passed in needs its ModelInfo (info=...)")
-    params = postprocess or info
     samples = discover_unlabelled(Path(input_dir))
     rows = _written_masks(out / MASKS, samples) if resume else {}
     todo = [sample for sample in samples if sample.name not in rows]
@@ -107,7 +106,7 @@ def predict_folder(
         total=len(samples), initial=len(rows), desc="predicting", unit="frame", disable=not progress
     )
     with bar:
-        for batch, masks in _predicted_masks(todo, predictor, info, params, batch_size):
+        for batch, masks in _predicted_masks(todo, opened, batch_size):
             for sample, mask in zip(batch, masks, strict=True):
                 write_mask_png(_mask_path(out, sample), mask)
                 rows[sample.name] = rle_encode(mask)
@@ -115,6 +114,11 @@ def predict_folder(
     table = _write_rle_table(out, rows)
     nonempty = sum(bool(rle) for rle in rows.values())
     return PredictionResult(out, len(rows), nonempty, table)
+
+
+def _check_out_flags(overwrite: bool, resume: bool) -> None:
+    if resume and overwrite:
+        raise NervesegError("--resume keeps earlier masks and --overwrite deletes them: pick one")
 
 
 def _write_rle_table(out: Path, rows: dict[str, str]) -> Path:
@@ -134,16 +138,14 @@ def _write_rle_table(out: Path, rows: dict[str, str]) -> Path:
 
 
 def _predicted_masks(
-    samples: list[Sample],
-    predictor: Predictor,
-    info: ModelInfo,
-    params: PostprocessParams | ModelInfo,
-    batch_size: int,
+    samples: list[Sample], opened: OpenedPredictor, batch_size: int
 ) -> Iterator[tuple[list[Sample], list[np.ndarray]]]:
     """Masks at each frame's original size, a batch at a time, decoding CHUNK frames at a time."""
+    info, params = opened.info, opened.postprocess
     for start in range(0, len(samples), CHUNK):
         loaded = load_set(samples[start : start + CHUNK], info.image_size)
-        for chunk, output in predict_batches(predictor, info, loaded.images, batch_size=batch_size):
+        batches = predict_batches(opened.predictor, info, loaded.images, batch_size=batch_size)
+        for chunk, output in batches:
             shapes = loaded.original_shapes[chunk]
             masks = masks_at_original_size(output.probabilities, shapes, params, output.presence)
             yield loaded.samples[chunk], masks

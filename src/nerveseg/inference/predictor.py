@@ -19,6 +19,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from nerveseg.checkpoint import ModelInfo
+from nerveseg.data.loading import resize_image
 from nerveseg.models.outputs import split_output
 from nerveseg.postprocess import PostprocessParams, apply_postprocess
 
@@ -104,21 +105,29 @@ def resize_probabilities(probabilities: torch.Tensor, shape: tuple[int, int]) ->
 def masks_at_original_size(
     probabilities: torch.Tensor,
     shapes: list[tuple[int, int]],
-    info: ModelInfo | PostprocessParams,
+    params: PostprocessParams,
     presence: torch.Tensor | None = None,
 ) -> list[np.ndarray]:
     """Post-processed boolean masks, each at its frame's original size.
 
-    ``info`` is the post-processing to apply: a run's fitted :class:`PostprocessParams`
-    (``postprocess.json``), or a :class:`ModelInfo` for its threshold and minimum area.
     ``presence`` is the batch's ``(N,)`` presence probabilities, for the presence gate.
     """
-    params = (
-        info if isinstance(info, PostprocessParams) else PostprocessParams.from_model_info(info)
-    )
     masks = []
     for i, (prob, shape) in enumerate(zip(probabilities, shapes, strict=True)):
         full = resize_probabilities(prob[None], shape)[0]
         frame_presence = None if presence is None else float(presence[i])
         masks.append(apply_postprocess(full, params, frame_presence))
     return masks
+
+
+def segment_frame(
+    predictor: Predictor, info: ModelInfo, params: PostprocessParams, frame: np.ndarray
+) -> np.ndarray:
+    """One live frame, end to end: ``(H, W)`` uint8 scan -> ``(H, W)`` bool mask.
+
+    The same steps as ``nerveseg predict`` (resize, normalise, network, resize back,
+    post-processing), for a probe that hands over one frame at a time.
+    """
+    small = np.array(resize_image(frame, info.image_size))  # writable: torch warns otherwise
+    output = predictor(normalise(small[None], info.mean, info.std))
+    return masks_at_original_size(output.probabilities, [frame.shape], params, output.presence)[0]

@@ -1,39 +1,24 @@
-"""Predictors for exported models, one loader for every model file, and live single frames.
+"""The runtimes of exported models: ONNX Runtime and TorchScript.
 
-``model.pt`` runs in PyTorch (:class:`~nerveseg.inference.predictor.TorchPredictor`), ``.onnx`` in ONNX
-Runtime (:class:`OnnxPredictor`) and ``.ts`` in TorchScript (:class:`TorchScriptPredictor`);
-:func:`load_predictor` picks by the file's ending. All of them are
-:class:`~nerveseg.inference.predictor.Predictor`\\ s, so prediction, evaluation and the benchmark work
-with any of them unchanged.
+``model.pt`` runs in PyTorch (:class:`~nerveseg.inference.predictor.TorchPredictor`), ``.onnx``
+in ONNX Runtime (:class:`OnnxPredictor`) and ``.ts`` in TorchScript
+(:class:`TorchScriptPredictor`); :func:`~nerveseg.inference.sources.open_predictor` picks by the
+file's ending. All of them are :class:`~nerveseg.inference.predictor.Predictor`\\ s, so
+prediction, evaluation and the benchmark work with any of them unchanged.
 """
 
 from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
-from nerveseg.checkpoint import ModelInfo, load_model
-from nerveseg.data.loading import resize_image
 from nerveseg.errors import NervesegError
-from nerveseg.inference.export import METADATA_KEY, parse_metadata
-from nerveseg.inference.predictor import (
-    BatchOutput,
-    Predictor,
-    TorchPredictor,
-    masks_at_original_size,
-    normalise,
-    pick_device,
-)
-from nerveseg.postprocess import PostprocessParams
-
-RUNTIMES = ("auto", "torch", "onnx", "torchscript")
-_RUNTIME_OF_SUFFIX = {".pt": "torch", ".onnx": "onnx", ".ts": "torchscript"}
+from nerveseg.inference.export import METADATA_KEY
+from nerveseg.inference.predictor import BatchOutput
 
 
 def available_cores() -> int:
@@ -114,99 +99,6 @@ class TorchScriptPredictor:
         if isinstance(output, tuple):
             return BatchOutput(output[0].float().cpu(), output[1].float().cpu())
         return BatchOutput(output.float().cpu())
-
-
-@dataclass
-class OpenedModel:
-    """A model file opened for prediction.
-
-    Attributes:
-        predictor: the network in its runtime.
-        info: what travels with the weights (input size, normalisation ...).
-        postprocess: the post-processing the file carries: an exported run's fitted
-            ``postprocess.json``, else the model's threshold and minimum area.
-    """
-
-    predictor: Predictor
-    info: ModelInfo
-    postprocess: PostprocessParams
-
-
-def load_predictor(
-    path: Path, device: str = "auto", runtime: str = "auto", threads: int | None = None
-) -> tuple[Predictor, ModelInfo]:
-    """Open any nerveseg model file as a predictor, with the info that travels with it.
-
-    See :func:`open_model` for the arguments and errors.
-    """
-    opened = open_model(path, device, runtime, threads)
-    return opened.predictor, opened.info
-
-
-def open_model(
-    path: Path, device: str = "auto", runtime: str = "auto", threads: int | None = None
-) -> OpenedModel:
-    """Open any nerveseg model file: predictor, info and post-processing.
-
-    Args:
-        path: ``model.pt`` (PyTorch), ``.onnx`` (ONNX Runtime, CPU) or ``.ts`` (TorchScript).
-        device: for PyTorch and TorchScript: ``auto``, ``cpu``, ``cuda`` ...
-        runtime: ``auto`` follows the file's ending; naming one checks that it matches.
-        threads: ONNX Runtime intra-op threads (PyTorch and TorchScript follow
-            ``torch.set_num_threads``).
-
-    Raises:
-        NervesegError: missing or unreadable file, an unknown ending, or a runtime that
-            does not fit the file.
-    """
-    path = Path(path)
-    if runtime not in RUNTIMES:
-        raise NervesegError(f"unknown runtime {runtime!r}; choose one of {', '.join(RUNTIMES)}")
-    if not path.is_file():
-        raise NervesegError(f"{path}: model file not found")
-    kind = _RUNTIME_OF_SUFFIX.get(path.suffix)
-    if kind is None:
-        endings = ", ".join(_RUNTIME_OF_SUFFIX)
-        raise NervesegError(f"{path}: unknown model file ending; nerveseg reads {endings}")
-    if runtime not in ("auto", kind):
-        how = (
-            "use the run's model.pt"
-            if runtime == "torch"
-            else f"export it from the run's model.pt (nerveseg export RUN --format {runtime})"
-        )
-        raise NervesegError(f"{path} runs in {kind}, not {runtime}; {how}")
-    if kind == "torch":
-        model, info = load_model(path)
-        predictor = TorchPredictor(model, pick_device(device))
-        return OpenedModel(predictor, info, PostprocessParams.from_model_info(info))
-    if kind == "onnx":
-        exported: Any = OnnxPredictor(path, threads)
-    else:
-        exported = TorchScriptPredictor(path, pick_device(device))
-    info, metadata = parse_metadata(exported.metadata, path)
-    fitted = metadata.get("postprocess")
-    params = (
-        PostprocessParams.from_dict(fitted) if fitted else PostprocessParams.from_model_info(info)
-    )
-    return OpenedModel(exported, info, params)
-
-
-def segment_frame(
-    predictor: Predictor,
-    info: ModelInfo,
-    frame: np.ndarray,
-    postprocess: PostprocessParams | None = None,
-) -> np.ndarray:
-    """One live frame, end to end: ``(H, W)`` uint8 scan -> ``(H, W)`` bool mask.
-
-    The same steps as ``nerveseg predict`` (resize, normalise, network, resize back,
-    post-processing: ``postprocess``, else the model's threshold and minimum area), for a probe
-    that hands over one frame at a time.
-    """
-    small = np.array(resize_image(frame, info.image_size))  # writable: torch warns otherwise
-    output = predictor(normalise(small[None], info.mean, info.std))
-    params = postprocess or info
-    return masks_at_original_size(output.probabilities, [frame.shape], params, output.presence)[0]
 
 
 def _import_onnxruntime():

@@ -20,6 +20,9 @@ returns ``(mask_logits, presence_logits)`` (see :mod:`nerveseg.models.outputs`).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from torch import nn
 
 from nerveseg.errors import ConfigError
@@ -28,6 +31,7 @@ from nerveseg.models.monai_unets import AttentionUNet, UNet
 from nerveseg.models.presence import WithPresenceHead
 from nerveseg.models.segnet import SegNet
 from nerveseg.models.segnet_basic import SegNetBasic
+from nerveseg.settings import setting
 
 MODELS: dict[str, type[nn.Module]] = {
     "segnet": SegNet,
@@ -36,6 +40,34 @@ MODELS: dict[str, type[nn.Module]] = {
     "unet": UNet,
     "attention_unet": AttentionUNet,
 }
+
+
+@dataclass
+class ModelConfig:
+    """Which network (a name in :data:`MODELS`) and its size knobs.
+
+    ``width`` multiplies every channel count; ``depth`` is the number of poolings (0 = the
+    architecture's own). ``presence_head`` adds a per-frame "is there a nerve" classifier.
+    ``encoder_weights`` is a local torchvision ``vgg16_bn`` state dict that initialises the
+    encoder of ``segnet`` / ``attention_segnet`` at width 1 (nothing is downloaded).
+    """
+
+    name: str = setting("segnet", choices=tuple(MODELS))
+    width: float = setting(1.0, above=0.0, at_most=4.0)
+    depth: int = setting(0, at_least=0, at_most=8)
+    presence_head: bool = False
+    encoder_weights: str = ""
+
+    def build_kwargs(self) -> dict[str, Any]:
+        """The :func:`build_model` arguments; stored in ``model.pt`` to rebuild the network.
+
+        ``encoder_weights`` is not among them: those weights are loaded after building, so a
+        model file never depends on that file.
+        """
+        kwargs: dict[str, Any] = {"width": self.width, "presence_head": self.presence_head}
+        if self.depth:  # 0 = the architecture's own depth
+            kwargs["depth"] = self.depth
+        return kwargs
 
 
 def build_model(name: str, presence_head: bool = False, **kwargs: object) -> nn.Module:

@@ -1,7 +1,7 @@
 """What training with several processes (DDP) needs beyond Lightning's defaults.
 
 Lightning starts the processes, averages the gradients and saves checkpoints from rank 0. The
-run-specific parts live elsewhere: :class:`~nerveseg.training.module.FramesDataModule` gives
+run-specific parts live elsewhere: :class:`~nerveseg.training.datamodule.FramesDataModule` gives
 each process its share of the frames (validation unpadded, so the metrics are exact) and
 :func:`~nerveseg.training.train.train` lets only rank 0 write the run folder. This module holds the
 rest: when BatchNorm can be synchronised, and the running statistics every process validates

@@ -1,4 +1,4 @@
-"""Training data for one run: load (through the cache), split by subject, clean, normalise.
+"""The frames one run trains on: load (through the cache), split by subject, clean, normalise.
 
 Kept apart from :mod:`nerveseg.training.train` so the loop's wiring and the data's rules each read
 on their own. Only training frames are ever cleaned; validation keeps its labels as given.
@@ -7,6 +7,7 @@ on their own. Only training frames are ever cleaned; validation keeps its labels
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,36 +15,83 @@ import numpy as np
 import torch
 
 from nerveseg import runs
-from nerveseg.config import RunConfig
 from nerveseg.data.cache import load_set_cached
+from nerveseg.data.config import DataConfig
 from nerveseg.data.loading import LoadedSet, load_set
 from nerveseg.data.quality.cleaning import clean_training_frames
 from nerveseg.data.samples import discover_labelled
 from nerveseg.data.splits import fold_by_subject, split_by_subject
 from nerveseg.errors import NervesegError
 from nerveseg.files import write_json
+from nerveseg.training.datamodule import CachedFrames, FramesDataModule
 
 log = logging.getLogger(__name__)
 
-CLEAN_SUMMARY = "clean.json"
+
+@dataclass
+class TrainingFrames:
+    """What the loop needs from the data, and what the run's summary reports about it.
+
+    Attributes:
+        datamodule: training (cleaned) and validation frames, served to Lightning.
+        mean, std: normalisation of [0, 1] intensities, from the training frames.
+        original_shape: the first frame's ``(H, W)``, to scale area thresholds.
+        train_count: training frames after cleaning.
+        val_nonempty: ``(V,)`` bool, which validation masks have a nerve.
+    """
+
+    datamodule: FramesDataModule
+    mean: float
+    std: float
+    original_shape: tuple[int, int]
+    train_count: int
+    val_nonempty: np.ndarray
 
 
-def load_training_data(config: RunConfig) -> LoadedSet:
-    if not config.data.root:
+def prepare_frames(
+    data_config: DataConfig, run: Path, *, batch_size: int, seed: int, resume: bool, write: bool
+) -> TrainingFrames:
+    """Load, split, normalise and clean the frames ``data_config`` names, for one run.
+
+    ``write`` is False in the other processes of a multi-process run: they use the same split
+    and cleaning, and rank 0 records them in the run folder.
+    """
+    data = load_training_data(data_config)
+    train_idx, val_idx = split_frames(data_config, data, run, resume, write=write)
+    mean, std = intensity_stats(data.images[train_idx])
+    train_images, train_masks = cleaned_training_frames(data_config, data, train_idx, run, write)
+    images, masks = as_tensors(data)
+    datamodule = FramesDataModule(
+        CachedFrames(train_images, train_masks),
+        CachedFrames(images[val_idx], masks[val_idx]),
+        batch_size=batch_size,
+        seed=seed,
+    )
+    return TrainingFrames(
+        datamodule=datamodule,
+        mean=mean,
+        std=std,
+        original_shape=data.original_shapes[0],
+        train_count=len(train_images),
+        val_nonempty=data.masks[val_idx].reshape(len(val_idx), -1).any(1),
+    )
+
+
+def load_training_data(config: DataConfig) -> LoadedSet:
+    """Every labelled frame of ``config.root`` at ``config.image_size``, through the cache."""
+    if not config.root:
         raise NervesegError("no training data given: pass --data DIR (or set data.root)")
-    root = Path(config.data.root)
-    samples = discover_labelled(root, skip_bad=config.data.skip_bad)
-    size = tuple(config.data.image_size)
-    if len(size) != 2:
-        raise NervesegError(f"data.image_size must be [height, width], got {list(size)}")
+    root = Path(config.root)
+    samples = discover_labelled(root, skip_bad=config.skip_bad)
+    size = tuple(config.image_size)
     log.info("loading %d labelled frames from %s at %dx%d", len(samples), root, *size)
-    if config.data.cache:
-        cache_dir = Path(config.data.cache_dir) if config.data.cache_dir else None
+    if config.cache:
+        cache_dir = Path(config.cache_dir) if config.cache_dir else None
         data = load_set_cached(
-            samples, size, cache_dir=cache_dir, skip_bad=config.data.skip_bad, progress=True
+            samples, size, cache_dir=cache_dir, skip_bad=config.skip_bad, progress=True
         )
     else:
-        data = load_set(samples, size, skip_bad=config.data.skip_bad, progress=True)
+        data = load_set(samples, size, skip_bad=config.skip_bad, progress=True)
     warn_about_labels(data, root)
     return data
 
@@ -66,31 +114,32 @@ def warn_about_labels(data: LoadedSet, root: Path) -> None:
         )
 
 
-def split_frames(config: RunConfig, data: LoadedSet, run: Path, resume: bool, write: bool = True):
+def split_frames(
+    config: DataConfig, data: LoadedSet, run: Path, resume: bool, write: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """Training and validation indices: by subject, or by fold; a resumed run keeps its own."""
     names = [s.name for s in data.samples]
     if resume and (run / runs.SPLIT).is_file():
         val_names = set(runs.read_json(run / runs.SPLIT)["val"])
         is_val = np.array([n in val_names for n in names])
         return np.flatnonzero(~is_val), np.flatnonzero(is_val)
     subjects = [s.subject for s in data.samples]
-    if config.data.folds:
+    if config.folds:
         has_nerve = data.masks.reshape(len(names), -1).any(1).tolist()
         train_idx, val_idx = fold_by_subject(
-            subjects, has_nerve, config.data.folds, config.data.fold, config.data.split_seed
+            subjects, has_nerve, config.folds, config.fold, config.split_seed
         )
     else:
-        train_idx, val_idx = split_by_subject(
-            subjects, config.data.val_fraction, config.data.split_seed
-        )
+        train_idx, val_idx = split_by_subject(subjects, config.val_fraction, config.split_seed)
     if not write:  # another process of a multi-process run: same split, rank 0 records it
         return train_idx, val_idx
     write_json(
         run / runs.SPLIT,
         {
-            "folds": config.data.folds,
-            "fold": config.data.fold,
+            "folds": config.folds,
+            "fold": config.fold,
             # Absolute, so `nerveseg evaluate --run` works from any folder.
-            "data": str(Path(config.data.root).resolve()),
+            "data": str(Path(config.root).resolve()),
             "val_subjects": sorted({subjects[i] for i in val_idx}),
             "train": [names[i] for i in train_idx],
             "val": [names[i] for i in val_idx],
@@ -112,7 +161,7 @@ def as_tensors(data: LoadedSet) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def cleaned_training_frames(
-    config: RunConfig, data: LoadedSet, train_idx: np.ndarray, run: Path, write: bool
+    config: DataConfig, data: LoadedSet, train_idx: np.ndarray, run: Path, write: bool
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The training frames after ``data.clean`` repaired or dropped contradictory near-duplicates.
 
@@ -120,32 +169,31 @@ def cleaned_training_frames(
     comparable between policies. The outcome is recorded in ``clean.json``.
     """
     images, masks = data.images[train_idx], data.masks[train_idx]
-    if config.data.clean != "none":
+    if config.clean != "none":
         subjects = [data.samples[i].subject for i in train_idx]
         result = clean_training_frames(
-            images, masks, subjects, config.data.clean, config.data.duplicate_threshold
+            images, masks, subjects, config.clean, config.duplicate_threshold
         )
         images, masks = images[result.keep], result.masks[result.keep]
         log.info(
             "clean=%s: %d near-duplicate groups, %d contradictory; %d masks changed, %d frames "
             "dropped",
-            config.data.clean,
+            config.clean,
             len(result.groups),
             sum(g.contradictory for g in result.groups),
             result.changed_frames,
             result.dropped_frames,
         )
         if write:
-            write_json(run / CLEAN_SUMMARY, _clean_summary(config, data, train_idx, result))
-    tensors = as_tensors(LoadedSet(samples=[], images=images, masks=masks, original_shapes=[]))
-    return tensors
+            write_json(run / runs.CLEAN_SUMMARY, _clean_summary(config, data, train_idx, result))
+    return as_tensors(LoadedSet(samples=[], images=images, masks=masks, original_shapes=[]))
 
 
-def _clean_summary(config: RunConfig, data: LoadedSet, train_idx, result) -> dict[str, Any]:
+def _clean_summary(config: DataConfig, data: LoadedSet, train_idx, result) -> dict[str, Any]:
     names = [data.samples[i].name for i in train_idx]
     return {
-        "policy": config.data.clean,
-        "threshold": config.data.duplicate_threshold,
+        "policy": config.clean,
+        "threshold": config.duplicate_threshold,
         "groups": len(result.groups),
         "contradictory_groups": sum(g.contradictory for g in result.groups),
         "changed_frames": result.changed_frames,

@@ -13,9 +13,7 @@ import math
 from pathlib import Path
 
 from nerveseg.files import atomic_write
-
-LOGS = "logs"
-METRICS = "metrics.csv"
+from nerveseg.runs import LOGS, METRICS, VAL_SCORE
 
 
 def next_session_name(run: Path) -> str:
@@ -45,7 +43,7 @@ def merge_sessions(run: Path) -> list[dict[str, float]]:
     return rows
 
 
-def best_row(rows: list[dict[str, float]], monitor: str = "val/score") -> dict[str, float]:
+def best_row(rows: list[dict[str, float]], monitor: str = VAL_SCORE) -> dict[str, float]:
     """The first epoch with the highest ``monitor`` (as ModelCheckpoint keeps it), or {}."""
     scored = [r for r in rows if monitor in r and not math.isnan(r[monitor])]
     return max(scored, key=lambda r: r[monitor]) if scored else {}

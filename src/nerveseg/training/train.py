@@ -1,70 +1,44 @@
-"""``train(config, run)``: one plain function the CLI (and later the tuner) calls.
+"""``train(config, run)``: one plain function the CLI, the tuner and the comparison all call.
 
-Steps: validate and cache the data once, split by subject, build the model, let Lightning run
-the loop (early stopping on the validation competition score, best and last checkpoints, CSV
-metrics, exact resume), then write a self-describing ``model.pt`` and ``summary.json``.
+Steps: check the config, prepare the run folder, load and split the frames once, build the
+model, let Lightning run the loop (early stopping on the validation competition score, best and
+last checkpoints, CSV metrics, exact resume), then write a self-describing ``model.pt`` and
+``summary.json``. :func:`continue_run` decides between reusing, resuming and starting a run;
+:func:`train_folds` trains every fold of a cross-validation.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
-from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.utilities import rank_zero_only
+from torch import nn
 
 from nerveseg import runs
 from nerveseg.checkpoint import ModelInfo, save_model_file
-from nerveseg.config import ModelConfig, RunConfig, read_run_config, save_config, to_dict
+from nerveseg.config import RunConfig, read_run_config, save_config, to_dict
 from nerveseg.data.augment import build_augmentation
-from nerveseg.data.quality.cleaning import check_policy
+from nerveseg.errors import NervesegError
 from nerveseg.files import write_json
 from nerveseg.losses import BCEDiceLoss
 from nerveseg.metrics import all_empty_score
 from nerveseg.models import build_model
 from nerveseg.models.pretrained import load_vgg16_bn_encoder
-from nerveseg.postprocess import scale_area
-from nerveseg.training.distributed import (
-    AverageBatchNormStatistics,
-    several_processes,
-    sync_batchnorm,
-)
-from nerveseg.training.frames import (
-    as_tensors,
-    cleaned_training_frames,
-    intensity_stats,
-    load_training_data,
-    split_frames,
-)
-from nerveseg.training.metrics_log import LOGS, best_row, merge_sessions, next_session_name
-from nerveseg.training.module import (
-    CachedFrames,
-    FramesDataModule,
-    RunProgressBar,
-    SegmentationModule,
-    ThroughputMeter,
-)
+from nerveseg.settings import check_all
+from nerveseg.training.frames import TrainingFrames, prepare_frames
+from nerveseg.training.metrics_log import best_row, merge_sessions
+from nerveseg.training.module import SegmentationModule
+from nerveseg.training.trainer import build_trainer, fit
 
 log = logging.getLogger(__name__)
-
-# Messages Lightning prints on every run that tell a user nothing actionable here.
-_LIGHTNING_NOISE = (
-    ".*does not have many workers.*",
-    ".*overridden `on_after_batch_transfer`.*",
-    ".*LeafSpec.*",
-    # torchmetrics, with several processes: one process's share of the validation frames held
-    # none of a kind (no nerve, say); the metric still adds up the other processes' sums.
-    ".*was called before the ``update`` method.*",
-)
 
 
 @dataclass
@@ -83,6 +57,15 @@ class RunResult:
     train_images_per_s: float
     seconds: float
     interrupted: bool = False
+
+    @classmethod
+    def read(cls, run: Path) -> RunResult:
+        """The result a finished run recorded in its ``summary.json``."""
+        summary = runs.read_json(Path(run) / runs.SUMMARY)
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(
+            **{k: (float("nan") if v is None else v) for k, v in summary.items() if k in known}
+        )
 
 
 def train(
@@ -103,173 +86,102 @@ def train(
     runs this function; only global rank 0 writes to ``run`` and returns the full result.
     """
     run = Path(run)
-    check_policy(config.data.clean)  # a typo fails now, not after loading the data
     if resume:
-        runs.prepare_run_dir(run, resume=True)  # only checks that there is something to resume
+        runs.require_resumable(run)
         config = read_run_config(run / runs.CONFIG)
-    trainer, checkpoint = _make_trainer(config, run, callbacks, resume=resume)
+    check_all(config)  # a config built in Python never went through load_config's checks
+    trainer = build_trainer(config.train, run, callbacks, resume=resume)
     writer = trainer.is_global_zero  # the Trainer reads each process's rank from its environment
     if writer and not resume:
         runs.prepare_run_dir(run, overwrite=overwrite)
         save_config(config, run / runs.CONFIG)
     started = time.perf_counter()
-
-    data = load_training_data(config)
-    train_idx, val_idx = split_frames(config, data, run, resume, write=writer)
-    mean, std = intensity_stats(data.images[train_idx])
-    L.seed_everything(config.train.seed, workers=True, verbose=False)
-    model = build_model(config.model.name, **model_kwargs(config.model))
-    if config.model.encoder_weights and not resume:  # a resumed run has its weights already
-        load_vgg16_bn_encoder(model, Path(config.model.encoder_weights))
-
-    size = tuple(config.data.image_size)
-    min_area_train = scale_area(config.postprocess.min_area, data.original_shapes[0], size)
-    module = SegmentationModule(
-        model,
-        BCEDiceLoss(
-            config.loss.bce_weight,
-            config.loss.dice_weight,
-            config.loss.smooth,
-            presence_weight=config.loss.presence_weight,
-        ),
-        config.optim,
-        mean,
-        std,
-        augmentation=build_augmentation(config.augment),
-        threshold=config.postprocess.threshold,
-        min_area=min_area_train,
-        seed=config.train.seed,
-        presence_threshold=config.postprocess.presence_threshold,
-        channels_last=config.train.channels_last,
-    )
-    frames = as_tensors(data)
-    train_images, train_masks = cleaned_training_frames(config, data, train_idx, run, writer)
-    datamodule = FramesDataModule(
-        CachedFrames(train_images, train_masks),
-        CachedFrames(frames[0][val_idx], frames[1][val_idx]),
+    frames = prepare_frames(
+        config.data,
+        run,
         batch_size=config.train.batch_size,
         seed=config.train.seed,
+        resume=resume,
+        write=writer,
     )
-    last = run / runs.CHECKPOINTS / runs.LAST_CHECKPOINT
-    with warnings.catch_warnings():
-        for noise in _LIGHTNING_NOISE:
-            warnings.filterwarnings("ignore", message=noise)
-        try:
-            trainer.fit(module, datamodule=datamodule, ckpt_path=str(last) if resume else None)
-        except SystemExit:
-            # Lightning turns Ctrl-C into sys.exit(1) after a graceful shutdown; the last
-            # checkpoint is intact, so report an interrupted run instead of vanishing.
-            if not trainer.interrupted:
-                raise
-
-    truth_nonempty = data.masks[val_idx].reshape(len(val_idx), -1).any(1)
+    module = build_module(config, frames, load_encoder=not resume)
+    fit(trainer, module, frames.datamodule, str(runs.last_checkpoint(run)) if resume else None)
     if not writer:
-        return _other_process_result(run, trainer, checkpoint, truth_nonempty, len(train_images))
-    result = _finish(
-        config,
-        run,
-        trainer,
-        checkpoint,
-        model,
-        mean,
-        std,
-        started,
-        truth_nonempty,
-        len(train_images),
-    )
-    return result
+        return _other_process_result(run, trainer, frames)
+    return _finish(config, run, trainer, module.model, frames, started)
 
 
-def model_kwargs(model: ModelConfig) -> dict[str, Any]:
-    """The ``build_model`` arguments of a model config; stored in ``model.pt`` to rebuild it.
+def build_module(
+    config: RunConfig, frames: TrainingFrames, *, load_encoder: bool = True
+) -> SegmentationModule:
+    """The network, its loss, augmentation and validation post-processing, seeded.
 
-    ``encoder_weights`` is not among them: those weights are loaded after building, so a model
-    file never depends on that file.
+    ``load_encoder`` is False for a resumed run: its checkpoint holds the weights already.
     """
-    kwargs: dict[str, Any] = {"width": model.width, "presence_head": model.presence_head}
-    if model.depth:  # 0 = the architecture's own depth
-        kwargs["depth"] = model.depth
-    return kwargs
+    L.seed_everything(config.train.seed, workers=True, verbose=False)
+    model = build_model(config.model.name, **config.model.build_kwargs())
+    if config.model.encoder_weights and load_encoder:
+        load_vgg16_bn_encoder(model, Path(config.model.encoder_weights))
+    postprocess = config.postprocess.for_model(config.model.presence_head)
+    return SegmentationModule(
+        model,
+        BCEDiceLoss.from_config(config.loss),
+        config.optim,
+        frames.mean,
+        frames.std,
+        augmentation=build_augmentation(config.augment),
+        postprocess=postprocess.scaled(frames.original_shape, tuple(config.data.image_size)),
+        seed=config.train.seed,
+        channels_last=config.train.channels_last,
+    )
 
 
-def _make_trainer(
-    config: RunConfig, run: Path, extra_callbacks: Sequence[L.Callback], *, resume: bool = False
-) -> tuple[L.Trainer, ModelCheckpoint]:
-    train_cfg = config.train
-    # Two checkpoints: the best by validation score (what model.pt is made from), and the
-    # latest every epoch for --resume. ModelCheckpoint's save_last only refreshes last.ckpt when
-    # the monitored score improves, which would resume from a stale epoch.
-    checkpoint = ModelCheckpoint(
-        dirpath=run / runs.CHECKPOINTS,
-        filename="best",
-        monitor="val/score",
-        mode="max",
-        enable_version_counter=False,
-    )
-    latest = ModelCheckpoint(
-        dirpath=run / runs.CHECKPOINTS,
-        filename=runs.LAST_CHECKPOINT.removesuffix(".ckpt"),
-        monitor=None,
-        save_top_k=1,
-        enable_version_counter=False,
-    )
-    callbacks = [
-        checkpoint,
-        latest,
-        EarlyStopping(monitor="val/score", mode="max", patience=train_cfg.patience),
-        ThroughputMeter(),
-        *([AverageBatchNormStatistics()] if several_processes(train_cfg) else []),
-        *extra_callbacks,
-    ]
-    if train_cfg.progress_bar:
-        callbacks.append(RunProgressBar())
-    max_time = {"minutes": train_cfg.max_minutes} if train_cfg.max_minutes > 0 else None
-    trainer = L.Trainer(
-        default_root_dir=run,
-        max_epochs=train_cfg.epochs,
-        max_time=max_time,
-        accelerator=train_cfg.accelerator,
-        devices=train_cfg.devices,
-        num_nodes=train_cfg.num_nodes,
-        strategy=train_cfg.strategy,
-        sync_batchnorm=sync_batchnorm(train_cfg),
-        # FramesDataModule gives each process its share itself, with unpadded validation.
-        use_distributed_sampler=False,
-        precision=train_cfg.precision,
-        callbacks=callbacks,
-        logger=CSVLogger(
-            save_dir=run,
-            name=LOGS,
-            # A new run's folder is emptied after this (rank 0, --overwrite): it starts at 0.
-            version=next_session_name(run) if resume else "session-0",
-            flush_logs_every_n_steps=1,
-        ),
-        enable_progress_bar=train_cfg.progress_bar,
-        enable_model_summary=False,
-        log_every_n_steps=1,
-        num_sanity_val_steps=0,
-        deterministic=False,
-    )
-    return trainer, checkpoint
+def continue_run(
+    config: RunConfig,
+    run: Path,
+    *,
+    overwrite: bool = False,
+    callbacks: Sequence[L.Callback] = (),
+) -> RunResult:
+    """A finished run's recorded result, a resumable run resumed, anything else trained afresh.
+
+    What ``train --resume`` does for each fold, ``compare`` for each model and ``tune`` for each
+    trial. ``overwrite`` lets a started run without a checkpoint be replaced.
+    """
+    state = runs.run_state(run)
+    if state is runs.RunState.FINISHED:
+        log.info("%s: finished earlier, reused", run)
+        return RunResult.read(run)
+    resume = state is runs.RunState.RESUMABLE
+    log.info("%s: %s", run, "resuming" if resume else "training")
+    return train(config, run, overwrite=overwrite, resume=resume, callbacks=callbacks)
 
 
-def _other_process_result(run, trainer, checkpoint, truth_nonempty, train_count) -> RunResult:
-    """What a process other than rank 0 knows; it writes nothing (rank 0 reports the run)."""
-    best = checkpoint.best_model_score
-    return RunResult(
-        run=str(run),
-        best_epoch=-1,
-        epochs_trained=trainer.current_epoch,
-        best_val_score=float(best) if best is not None else float("nan"),
-        val_dice_nerve=float("nan"),
-        val_false_detection_rate=float("nan"),
-        all_empty_val_score=all_empty_score(truth_nonempty),
-        train_images=train_count,
-        val_images=int(truth_nonempty.size),
-        train_images_per_s=float("nan"),
-        seconds=float("nan"),
-        interrupted=bool(trainer.interrupted),
-    )
+def train_folds(
+    config: RunConfig, run: Path, *, resume: bool = False, overwrite: bool = False
+) -> list[RunResult]:
+    """Train fold 0 .. ``data.folds`` - 1 into ``RUN/fold-K``; stop at the first interrupted one.
+
+    With ``resume``, finished folds are reused and unfinished ones continued (:func:`continue_run`).
+    """
+    if config.data.folds < 2:
+        raise NervesegError("training every fold needs data.folds (--folds K) of at least 2")
+    results = []
+    for fold in range(config.data.folds):
+        fold_config = dataclasses.replace(config, data=dataclasses.replace(config.data, fold=fold))
+        fold_run = runs.fold_run(run, fold)
+        if resume:
+            result = continue_run(fold_config, fold_run, overwrite=overwrite)
+        else:
+            result = train(fold_config, fold_run, overwrite=overwrite)
+        results.append(result)
+        if result.interrupted:
+            break
+        if is_main_process():
+            log.info(
+                "fold %d: best validation score %.4f (%s)", fold, result.best_val_score, fold_run
+            )
+    return results
 
 
 def is_main_process() -> bool:
@@ -277,31 +189,51 @@ def is_main_process() -> bool:
     return rank_zero_only.rank == 0
 
 
+def _other_process_result(run: Path, trainer: L.Trainer, frames: TrainingFrames) -> RunResult:
+    """What a process other than rank 0 knows; it writes nothing (rank 0 reports the run)."""
+    best = trainer.checkpoint_callback.best_model_score
+    return RunResult(
+        run=str(run),
+        best_epoch=-1,
+        epochs_trained=trainer.current_epoch,
+        best_val_score=float(best) if best is not None else float("nan"),
+        val_dice_nerve=float("nan"),
+        val_false_detection_rate=float("nan"),
+        all_empty_val_score=all_empty_score(frames.val_nonempty),
+        train_images=frames.train_count,
+        val_images=int(frames.val_nonempty.size),
+        train_images_per_s=float("nan"),
+        seconds=float("nan"),
+        interrupted=bool(trainer.interrupted),
+    )
+
+
 def _finish(
-    config, run, trainer, checkpoint, model, mean, std, started, truth_nonempty, train_count
+    config: RunConfig,
+    run: Path,
+    trainer: L.Trainer,
+    model: nn.Module,
+    frames: TrainingFrames,
+    started: float,
 ) -> RunResult:
+    """Write ``model.pt`` from the best checkpoint and, unless interrupted, ``summary.json``."""
     rows = merge_sessions(run)
     metrics = best_row(rows)
     speeds = [r["train/images_per_s"] for r in rows if "train/images_per_s" in r]
-    best_path = checkpoint.best_model_path or str(run / runs.CHECKPOINTS / runs.LAST_CHECKPOINT)
+    best_path = trainer.checkpoint_callback.best_model_path or str(runs.last_checkpoint(run))
     state = torch.load(best_path, map_location="cpu", weights_only=True)["state_dict"]
     model.load_state_dict(
         {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")}
     )
     info = ModelInfo(
         model_name=config.model.name,
-        model_kwargs=model_kwargs(config.model),
+        model_kwargs=config.model.build_kwargs(),
         image_size=tuple(config.data.image_size),
-        mean=mean,
-        std=std,
-        threshold=config.postprocess.threshold,
-        min_area=config.postprocess.min_area,
-        # The gate needs presence probabilities: a model without a head must not ask for it.
-        presence_threshold=(
-            config.postprocess.presence_threshold if config.model.presence_head else 0.0
-        ),
+        mean=frames.mean,
+        std=frames.std,
+        postprocess=config.postprocess.for_model(config.model.presence_head),
         epoch=int(metrics.get("epoch", -1)),
-        score=float(metrics.get("val/score", float("nan"))),
+        score=float(metrics.get(runs.VAL_SCORE, float("nan"))),
         config=to_dict(config),
     )
     save_model_file(run / runs.MODEL, model, info)
@@ -312,9 +244,9 @@ def _finish(
         best_val_score=info.score,
         val_dice_nerve=float(metrics.get("val/dice_nerve", float("nan"))),
         val_false_detection_rate=float(metrics.get("val/false_detection_rate", float("nan"))),
-        all_empty_val_score=all_empty_score(truth_nonempty),
-        train_images=train_count,
-        val_images=int(truth_nonempty.size),
+        all_empty_val_score=all_empty_score(frames.val_nonempty),
+        train_images=frames.train_count,
+        val_images=int(frames.val_nonempty.size),
         train_images_per_s=float(np.median(speeds)) if speeds else float("nan"),
         seconds=time.perf_counter() - started,
         interrupted=bool(trainer.interrupted),

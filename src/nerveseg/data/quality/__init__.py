@@ -1,0 +1,1 @@
+"""Data quality: near-duplicate frames, contradictory labels and their repair, inspection reports."""

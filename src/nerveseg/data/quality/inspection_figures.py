@@ -16,7 +16,7 @@ from PIL import Image
 from nerveseg.data.images import read_image
 from nerveseg.data.loading import read_full_mask
 from nerveseg.data.quality.inspection import Inspection
-from nerveseg.files import atomic_path
+from nerveseg.plotting import save_figure
 
 OUTLINE = "#39ff14"  # neon green: visible on grey speckle, bright and dark alike
 CONFLICT = "#d62728"
@@ -90,7 +90,7 @@ def contact_sheet(inspection: Inspection, path: Path) -> None:
     for ax, index in zip(axes.flat, picked, strict=False):
         _tile(ax, inspection, index, conflict=index in conflicted)
     figure.suptitle(title, fontsize=10, y=1 - 0.08 / figure.get_figheight(), va="top")
-    _save(figure, path)
+    save_figure(figure, path, dpi=_DPI, tight=False)
 
 
 def _tile(ax, inspection: Inspection, index: int, *, conflict: bool) -> None:
@@ -145,7 +145,7 @@ def statistics_figure(inspection: Inspection, path: Path) -> None:
     _area_panel(figure.add_subplot(grid[1, 0]), inspection)
     _position_panel(figure, figure.add_subplot(grid[1, 1]), inspection)
     _intensity_panel(figure.add_subplot(grid[1, 2]), inspection)
-    _save(figure, path)
+    save_figure(figure, path, dpi=_DPI, tight=False)
 
 
 def _subjects_panel(ax, inspection: Inspection) -> None:
@@ -239,8 +239,3 @@ def _common_shape(inspection: Inspection) -> tuple[int, int]:
     shapes, counts = np.unique(inspection.frames.shapes, axis=0, return_counts=True)
     height, width = shapes[np.argmax(counts)]
     return int(height), int(width)
-
-
-def _save(figure: Figure, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        figure.savefig(tmp, format="png", dpi=_DPI)

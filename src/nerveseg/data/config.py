@@ -1,0 +1,38 @@
+"""The ``data`` section of a run config: where the frames are and how they become tensors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from nerveseg.data.quality.cleaning import CLEAN_POLICIES
+from nerveseg.data.quality.duplicates import DEFAULT_THRESHOLD
+from nerveseg.errors import ConfigError
+from nerveseg.settings import setting
+
+
+@dataclass
+class DataConfig:
+    """Where the data is and how frames become tensors."""
+
+    root: str = ""
+    image_size: list[int] = setting(default_factory=lambda: [128, 160], at_least=1)  # (H, W)
+    val_fraction: float = setting(0.2, above=0.0, below=1.0)  # subjects held out when folds == 0
+    folds: int = setting(0, at_least=0)  # >= 2: k-fold cross-validation by subject
+    fold: int = setting(0, at_least=0)  # the fold validated on
+    split_seed: int = 0
+    skip_bad: bool = False
+    cache: bool = True  # decode and resize once, reuse while files and settings are unchanged
+    cache_dir: str = ""  # default: $NERVESEG_CACHE or ~/.cache/nerveseg
+    # Contradictory near-duplicates in the training frames (see nerveseg.data.quality.cleaning).
+    # Validation frames are never changed.
+    clean: str = setting("none", choices=CLEAN_POLICIES)
+    duplicate_threshold: float = setting(DEFAULT_THRESHOLD, above=0.0)  # thumbnail distance
+
+    def check(self) -> None:
+        """Rules between the fields, checked once every value is in place."""
+        if len(self.image_size) != 2:
+            raise ConfigError(f"image_size must be [height, width], got {self.image_size}")
+        if self.folds == 1:
+            raise ConfigError("folds must be 0 (one split by val_fraction) or at least 2")
+        if self.folds and self.fold >= self.folds:
+            raise ConfigError(f"fold must be below folds ({self.folds}); got {self.fold}")
