@@ -1,11 +1,15 @@
-"""Shared fixtures: a tiny synthetic data set in the Kaggle layout, made once per session."""
+"""Shared fixtures, made once per session: a tiny synthetic data set in the Kaggle layout and a
+smoke run trained on it, which every test that needs a trained run reads (or copies)."""
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from nerveseg.cli import main
 from nerveseg.config import load_config
 from nerveseg.data.synth import generate_dataset
 
@@ -29,3 +33,31 @@ def tiny_data(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("synthetic") / "data"
     generate_dataset(root, load_config("smoke").synth)
     return root
+
+
+@pytest.fixture(scope="session")
+def trained_run(tiny_data, tmp_path_factory) -> Path:
+    """The smoke preset (2 epochs, a very slim SegNet) trained once by ``nerveseg train``.
+
+    Read it only: a test that writes into a run (evaluate, fit-postprocess, report) works on a
+    copy from ``copy_trained_run``.
+    """
+    run = tmp_path_factory.mktemp("trained") / "run"
+    assert main(["train", "--data", str(tiny_data), "--run", str(run), "--preset", "smoke"]) == 0
+    return run
+
+
+@pytest.fixture(scope="session")
+def copy_trained_run(trained_run, tmp_path_factory) -> Callable[[], Path]:
+    """A function that copies the shared trained run into a fresh folder and returns it."""
+
+    def copy() -> Path:
+        return Path(shutil.copytree(trained_run, tmp_path_factory.mktemp("run-copy") / "run"))
+
+    return copy
+
+
+@pytest.fixture
+def run_copy(copy_trained_run) -> Path:
+    """A private copy of the shared trained run, for one test to write into."""
+    return copy_trained_run()

@@ -59,3 +59,79 @@ def test_saved_config_reads_back_identically(tmp_path):
     config = load_config("demo", ["train.seed=5"])
     save_config(config, tmp_path / "config.yaml")
     assert read_run_config(tmp_path / "config.yaml") == config
+
+
+@pytest.mark.parametrize(
+    ("override", "choices"),
+    [
+        ("optim.scheduler=cosin", "plateau, cosine, none"),
+        ("data.clean=dropp", "none, report, drop, union, majority"),
+        ("tune.pruner=mediam", "median, none"),
+        ("train.precision=16mixed", "32-true"),
+        ("train.accelerator=gpus", "auto, cpu, gpu"),
+        ("train.strategy=dpp", "ddp"),
+        ("model.name=segnett", "segnet, segnet_basic"),
+    ],
+)
+def test_choices_are_checked_at_load_with_the_valid_ones_named(override, choices):
+    key = override.split("=")[0]
+    with pytest.raises(ConfigError) as error:
+        load_config(None, [override])
+    message = str(error.value)
+    assert f"{key} must be one of" in message and choices in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("train.epochs=0", "train.epochs must be at least 1"),
+        ("train.batch_size=-3", "train.batch_size must be at least 1"),
+        ("train.patience=-1", "train.patience must be at least 0"),
+        ("train.max_minutes=-5", "train.max_minutes must be at least 0"),
+        ("train.devices=0", "devices must be at least 1, or -1"),
+        ("optim.lr=0", "optim.lr must be above 0"),
+        ("optim.lr=-1e-3", "optim.lr must be above 0"),
+        ("optim.lr=.nan", "optim.lr must be above 0"),
+        ("loss.dice_weight=-1", "loss.dice_weight must be at least 0"),
+        ("postprocess.threshold=2", "postprocess.threshold must be at least 0 and at most 1"),
+        ("postprocess.min_area=-5", "postprocess.min_area must be at least 0"),
+        ("postprocess.presence_threshold=1.5", "presence_threshold must be at least 0"),
+        ("data.image_size=[0, 96]", "data.image_size must be at least 1"),
+        ("data.image_size=[64, 96, 3]", "image_size must be [height, width]"),
+        ("data.val_fraction=1", "data.val_fraction must be above 0 and below 1"),
+        ("data.folds=1", "folds must be 0"),
+        ("model.width=0", "model.width must be above 0"),
+        ("augment.hflip_p=1.5", "augment.hflip_p must be at least 0 and at most 1"),
+        ("tune.trials=0", "tune.trials must be at least 1"),
+    ],
+)
+def test_values_out_of_range_fail_with_the_key(override, message):
+    with pytest.raises(ConfigError, match=message.replace("[", "\\[")):
+        load_config(None, [override])
+
+
+def test_rules_between_settings_do_not_depend_on_the_order_of_overrides():
+    forwards = load_config(None, ["data.folds=5", "data.fold=3"])
+    backwards = load_config(None, ["data.fold=3", "data.folds=5"])
+    assert forwards == backwards
+    with pytest.raises(ConfigError, match=r"data.fold must be below folds \(2\); got 3"):
+        load_config(None, ["data.fold=3", "data.folds=2"])
+
+
+def test_a_saved_config_with_an_impossible_value_names_its_file(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text("optim:\n  scheduler: cosin\n")
+    with pytest.raises(ConfigError, match=f"{path}: optim.scheduler must be one of"):
+        read_run_config(path)
+
+
+def test_the_post_processing_section_is_the_one_post_processing_type():
+    from nerveseg.postprocess import PostprocessParams
+
+    config = load_config(None, ["postprocess.keep_largest=true", "postprocess.min_area=300"])
+    assert isinstance(config.postprocess, PostprocessParams)
+    assert config.postprocess.keep_largest and config.postprocess.min_area == 300
+    # Training gates by presence (for a model with a presence head); the type's default is off.
+    assert config.postprocess.presence_threshold == 0.5
+    assert PostprocessParams().presence_threshold == 0.0

@@ -27,11 +27,9 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,13 +39,12 @@ import torch
 
 from nerveseg.checkpoint import ModelInfo, load_model, save_model_file
 from nerveseg.config import load_config
-from nerveseg.data.loading import resize_image
-from nerveseg.data.rle import rle_encode
 from nerveseg.errors import NervesegError
+from nerveseg.inference.bench_measure import matmul_gflops, resized
 from nerveseg.inference.export import onnx_bytes, quantize_static_int8
 from nerveseg.inference.predictor import normalise
 from nerveseg.inference.runtimes import available_cores
-from nerveseg.inference.sources import OpenedPredictor, open_predictor
+from nerveseg.inference.sources import open_predictor
 from nerveseg.models import build_model
 from nerveseg.models.profile import count_flops, count_parameters
 
@@ -160,7 +157,7 @@ def prepare(
         Path(files["onnx"]).write_bytes(onnx_bytes(model, info))
     if "onnx-int8" in runtimes:
         # Calibrate on the first half of the frames; the agreement is measured on the rest.
-        half = [_resize(frame, info.image_size) for frame in frames[: len(frames) // 2]]
+        half = [resized(frame, info.image_size) for frame in frames[: len(frames) // 2]]
         calibration = normalise(np.stack(half), info.mean, info.std).numpy()
         files["onnx-int8"] = str(folder / "model-int8.onnx")
         int8 = quantize_static_int8(Path(files["onnx"]).read_bytes(), info, calibration)
@@ -172,15 +169,6 @@ def prepare(
         "params": count_parameters(model),
         "gflops": count_flops(model, info.image_size) / 1e9,
     }
-
-
-def matmul_gflops(threads: int, size: int = 2048, repeats: int = 5) -> float:
-    """Best-of-``repeats`` fp32 GFLOP/s of a ``size`` x ``size`` matrix product (2 n^3 FLOPs)."""
-    torch.set_num_threads(threads)
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    torch.mm(a, b)
-    best = min(_seconds(lambda: torch.mm(a, b)) for _ in range(repeats))
-    return 2 * size**3 / best / 1e9
 
 
 def bench_frames(folder: Path | None, tmp: Path) -> np.ndarray:
@@ -201,7 +189,7 @@ def bench_frames(folder: Path | None, tmp: Path) -> np.ndarray:
 def _in_fresh_process(spec: dict[str, Any]) -> dict[str, Any]:
     """Run :func:`measure` in a new interpreter; a failure becomes an ``error`` entry."""
     env = {**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
-    code = "from nerveseg.inference.bench import _worker; _worker()"
+    code = "from nerveseg.inference.bench_measure import main; main()"
     done = subprocess.run(
         [sys.executable, "-c", code],
         input=json.dumps(spec),
@@ -215,153 +203,6 @@ def _in_fresh_process(spec: dict[str, Any]) -> dict[str, Any]:
     if done.returncode != 0:
         return {**row, "error": (done.stderr.strip().splitlines() or ["no output"])[-1]}
     return {**row, **json.loads(done.stdout.strip().splitlines()[-1])}
-
-
-def _worker() -> None:
-    spec = json.loads(sys.stdin.read())
-    print(json.dumps(measure(spec)))
-
-
-def measure(spec: dict[str, Any]) -> dict[str, Any]:
-    """Timings and memory for one prepared case and runtime, in this (fresh) process."""
-    threads, runtime = spec["threads"], spec["runtime"]
-    torch.set_num_threads(threads)
-    rss_imports = _current_rss_mb()  # torch and nerveseg loaded; the runtime, model, data not
-    kind = "torch" if runtime.startswith("torch") else "onnx"
-    if kind not in spec["files"]:
-        raise NervesegError(f"{runtime} needs a model.pt, not an exported file")
-    opened = _open(spec, runtime)
-    predictor, info = opened.predictor, opened.info
-    frames = np.load(spec["frames"])
-    small = [_resize(frame, info.image_size) for frame in frames]
-    warmup, iterations = spec["warmup"], spec["iterations"]
-
-    one = normalise(small[0][None], info.mean, info.std)
-    net = _latencies(lambda i: predictor(one), warmup, iterations)
-
-    def end_to_end(i: int) -> str:
-        return rle_encode(opened.segment(frames[i % len(frames)]))
-
-    e2e = _latencies(end_to_end, warmup, iterations)
-    throughput = {}
-    for size in spec["batch_sizes"]:
-        batch = normalise(
-            np.stack([small[i % len(small)] for i in range(size)]), info.mean, info.std
-        )
-        times = _latencies(lambda i, b=batch: predictor(b), 1, max(2, iterations // size))
-        throughput[size] = size / float(np.median(times))
-    best = max(throughput, key=throughput.get)
-    # The reference product is measured here, beside the model, so both see the same load.
-    matmul = matmul_gflops(threads, repeats=3)
-    achieved = spec["gflops"] * throughput[best]
-    result = {
-        "net_ms": _percentiles(net),
-        "e2e_ms": _percentiles(e2e),
-        "e2e_fps": len(e2e) / float(np.sum(e2e)),
-        "throughput_by_batch": throughput,
-        "best_batch": best,
-        "throughput_fps": throughput[best],
-        "achieved_gflops": achieved,
-        "matmul_gflops": matmul,
-        "matmul_share": achieved / matmul,
-    }
-    if runtime == "onnx-int8":
-        reference = _open(spec, "onnx")
-        result["int8_vs_fp32"] = _agreement(opened, reference, frames[len(frames) // 2 :])
-    result["rss_peak_mb"] = _peak_rss_mb()
-    result["rss_after_imports_mb"] = rss_imports
-    return result
-
-
-def _open(spec: dict[str, Any], runtime: str) -> OpenedPredictor:
-    """The prepared file of ``runtime`` (``torch``, ``torch-cl``, ``onnx``, ``onnx-int8``)."""
-    if runtime.startswith("torch"):
-        path, kind = spec["files"]["torch"], "torch"
-    else:
-        path, kind = spec["files"][runtime], "onnx"
-    return open_predictor(
-        Path(path),
-        device="cpu",
-        runtime=kind,
-        threads=spec["threads"],
-        channels_last=runtime == "torch-cl",
-    )
-
-
-def _agreement(
-    opened: OpenedPredictor, reference: OpenedPredictor, frames: np.ndarray
-) -> dict[str, float]:
-    """Probability differences and mask Dice (empty/empty = 1) against the fp32 reference."""
-    info = opened.info
-    small = np.stack([_resize(frame, info.image_size) for frame in frames])
-    batch = normalise(small, info.mean, info.std)
-    diff = (opened.predictor(batch).probabilities - reference.predictor(batch).probabilities).abs()
-    dice, nonempty = [], 0
-    for frame in frames:
-        a, b = opened.segment(frame), reference.segment(frame)
-        total = a.sum() + b.sum()
-        dice.append(1.0 if total == 0 else 2.0 * (a & b).sum() / total)
-        nonempty += bool(b.any())
-    return {
-        "max_abs_diff": float(diff.max()),
-        "mean_abs_diff": float(diff.mean()),
-        "mask_dice": float(np.mean(dice)),
-        "nonempty_fp32_frames": nonempty,
-    }
-
-
-def _resize(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    return np.array(resize_image(frame, size))  # a writable copy: torch warns on read-only
-
-
-def _latencies(call, warmup: int, iterations: int) -> np.ndarray:
-    for i in range(warmup):
-        call(i)
-    return np.array([_seconds(lambda i=i: call(i)) for i in range(iterations)])
-
-
-def _seconds(call) -> float:
-    start = time.perf_counter()
-    call()
-    return time.perf_counter() - start
-
-
-def _percentiles(seconds: np.ndarray) -> dict[str, float]:
-    return {
-        "p50": 1000 * float(np.percentile(seconds, 50)),
-        "p95": 1000 * float(np.percentile(seconds, 95)),
-    }
-
-
-def _peak_rss_mb() -> float:
-    """This process's resident-set high-water mark in MiB.
-
-    Linux's ``VmHWM`` belongs to the process image, so it starts afresh in a new interpreter;
-    ``ru_maxrss`` would carry over the parent's RSS at fork (the fallback on other systems).
-    """
-    status = _proc_status()
-    if "VmHWM" in status:
-        return status["VmHWM"]
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (2**20 if sys.platform == "darwin" else 2**10)
-
-
-def _current_rss_mb() -> float:
-    return _proc_status().get("VmRSS", _peak_rss_mb())
-
-
-def _proc_status() -> dict[str, float]:
-    """``VmRSS`` and ``VmHWM`` in MiB from ``/proc/self/status``; empty where there is none."""
-    try:
-        text = Path("/proc/self/status").read_text()
-    except OSError:
-        return {}
-    values = {}
-    for line in text.splitlines():
-        key, _, rest = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            values[key] = int(rest.split()[0]) / 1024  # reported in kB
-    return values
 
 
 def _versions() -> dict[str, str]:

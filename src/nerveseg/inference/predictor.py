@@ -19,7 +19,6 @@ from torch import nn
 from torch.nn import functional as F
 
 from nerveseg.checkpoint import ModelInfo
-from nerveseg.data.loading import resize_image
 from nerveseg.models.outputs import split_output
 from nerveseg.postprocess import PostprocessParams, apply_postprocess
 
@@ -118,16 +117,3 @@ def masks_at_original_size(
         frame_presence = None if presence is None else float(presence[i])
         masks.append(apply_postprocess(full, params, frame_presence))
     return masks
-
-
-def segment_frame(
-    predictor: Predictor, info: ModelInfo, params: PostprocessParams, frame: np.ndarray
-) -> np.ndarray:
-    """One live frame, end to end: ``(H, W)`` uint8 scan -> ``(H, W)`` bool mask.
-
-    The same steps as ``nerveseg predict`` (resize, normalise, network, resize back,
-    post-processing), for a probe that hands over one frame at a time.
-    """
-    small = np.array(resize_image(frame, info.image_size))  # writable: torch warns otherwise
-    output = predictor(normalise(small[None], info.mean, info.std))
-    return masks_at_original_size(output.probabilities, [frame.shape], params, output.presence)[0]

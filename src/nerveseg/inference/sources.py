@@ -17,9 +17,16 @@ import numpy as np
 
 from nerveseg import runs
 from nerveseg.checkpoint import ModelInfo, load_model
+from nerveseg.data.loading import resize_image
 from nerveseg.errors import NervesegError
 from nerveseg.inference.ensemble import combine
-from nerveseg.inference.predictor import Predictor, TorchPredictor, pick_device, segment_frame
+from nerveseg.inference.predictor import (
+    Predictor,
+    TorchPredictor,
+    masks_at_original_size,
+    normalise,
+    pick_device,
+)
 from nerveseg.inference.tta import TTAPredictor
 from nerveseg.postprocess import PostprocessParams, load_postprocess
 
@@ -47,8 +54,17 @@ class OpenedPredictor:
     models: int = 1
 
     def segment(self, frame: np.ndarray) -> np.ndarray:
-        """One ``(H, W)`` uint8 frame to its ``(H, W)`` bool mask, as ``nerveseg predict`` does."""
-        return segment_frame(self.predictor, self.info, self.postprocess, frame)
+        """One live frame, end to end: ``(H, W)`` uint8 scan -> ``(H, W)`` bool mask.
+
+        The same steps as ``nerveseg predict`` (resize, normalise, network, resize back,
+        post-processing), for a probe that hands over one frame at a time.
+        """
+        small = np.array(resize_image(frame, self.info.image_size))  # writable, for torch
+        output = self.predictor(normalise(small[None], self.info.mean, self.info.std))
+        shapes = [frame.shape]
+        return masks_at_original_size(
+            output.probabilities, shapes, self.postprocess, output.presence
+        )[0]
 
 
 def open_predictor(

@@ -19,9 +19,8 @@ CHROMIUM = next(
 
 
 @pytest.fixture(scope="module")
-def report(tiny_data, tmp_path_factory) -> Path:
-    run = tmp_path_factory.mktemp("report") / "run"
-    assert main(["train", "--data", str(tiny_data), "--run", str(run), "--preset", "smoke"]) == 0
+def report(copy_trained_run) -> Path:
+    run = copy_trained_run()
     assert main(["fit-postprocess", str(run)]) == 0
     assert main(["report", str(run)]) == 0
     return run / "report" / "report.html"

@@ -80,10 +80,8 @@ def test_grids_scale_with_the_frame():
 
 
 @pytest.fixture(scope="module")
-def smoke_run(tiny_data, tmp_path_factory):
-    run = tmp_path_factory.mktemp("fit") / "run"
-    assert main(["train", "--data", str(tiny_data), "--run", str(run), "--preset", "smoke"]) == 0
-    return run
+def smoke_run(copy_trained_run):
+    return copy_trained_run()
 
 
 def test_fit_postprocess_writes_the_file_that_evaluate_applies(smoke_run, capsys):

@@ -1,0 +1,98 @@
+"""train() as a Python API: exact resume, reuse or resume by run state, every fold."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+
+from nerveseg.config import load_config
+from nerveseg.errors import NervesegError
+from nerveseg.training import RunResult, continue_run, train, train_folds
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+class StopAfterFirstEpoch(L.Callback):
+    """Ctrl-C at the start of epoch 1: Lightning stops gracefully after epoch 0."""
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        if trainer.current_epoch == 1:
+            raise KeyboardInterrupt
+
+
+def test_resume_repeats_the_uninterrupted_run_exactly(tiny_data, tmp_path):
+    """Stop after epoch 1 of 3, resume, and land on the same weights as a straight run."""
+    config = load_config("smoke", ["train.epochs=3", f"data.root={tiny_data}"])
+    straight = tmp_path / "straight"
+    train(config, straight)
+
+    interrupted = tmp_path / "interrupted"
+    result = train(config, interrupted, callbacks=[StopAfterFirstEpoch()])
+    assert result.interrupted and not (interrupted / "summary.json").exists()
+    # continue_run sees a resumable run and resumes it, with the run's own saved config.
+    resumed = continue_run(load_config("smoke", [f"data.root={tiny_data}"]), interrupted)
+    assert resumed.epochs_trained == 3
+
+    a = torch.load(straight / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    b = torch.load(interrupted / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], msg=key)
+    rows = read_csv(interrupted / "metrics.csv")
+    assert [int(r["epoch"]) for r in rows] == [0, 1, 2]
+
+
+def test_continue_run_reuses_a_finished_run_without_training(trained_run, tiny_data):
+    before = (trained_run / "model.pt").stat().st_mtime_ns
+    result = continue_run(load_config("smoke", [f"data.root={tiny_data}"]), trained_run)
+    assert result == RunResult.read(trained_run)
+    assert (
+        result.best_val_score
+        == json.loads((trained_run / "summary.json").read_text())["best_val_score"]
+    )
+    assert (trained_run / "model.pt").stat().st_mtime_ns == before
+
+
+def test_continue_run_refuses_a_started_run_unless_told_to_overwrite(tiny_data, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text("train: {epochs: 1}\n")
+    config = load_config("smoke", [f"data.root={tiny_data}", "train.epochs=1"])
+    with pytest.raises(NervesegError, match="unfinished run"):
+        continue_run(config, run)
+    assert continue_run(config, run, overwrite=True).epochs_trained == 1
+
+
+def test_train_folds_needs_folds(tiny_data, tmp_path):
+    with pytest.raises(NervesegError, match="at least 2"):
+        train_folds(load_config("smoke", [f"data.root={tiny_data}"]), tmp_path / "cv")
+
+
+def test_a_config_built_in_python_is_checked_before_anything_is_written(tiny_data, tmp_path):
+    from dataclasses import replace
+
+    config = load_config("smoke", [f"data.root={tiny_data}"])
+    config = replace(config, optim=replace(config.optim, scheduler="cosin"))
+    with pytest.raises(NervesegError, match=re.escape("optim.scheduler must be one of plateau")):
+        train(config, tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+def test_validation_uses_the_post_processing_scaled_to_the_training_size(tiny_data):
+    from nerveseg.training.frames import TrainingFrames
+    from nerveseg.training.train import build_module
+
+    config = load_config("smoke", [f"data.root={tiny_data}", "postprocess.min_area=1000"])
+    frames = TrainingFrames(None, 0.4, 0.2, (128, 160), 0, torch.zeros(0, dtype=torch.bool))
+    module = build_module(config, frames)
+    # smoke trains at 64x96 on 128x160 frames: an area 0.3 times as large.
+    assert module.postprocess.min_area == round(1000 * 64 * 96 / (128 * 160))
+    assert module.postprocess.presence_threshold == 0.0  # no presence head: no gate
