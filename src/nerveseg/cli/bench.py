@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from nerveseg.cli.common import override_argument
+
 RUNTIME_HELP = "torch, torch-cl (channels-last), onnx, onnx-int8 (static int8 quantisation)"
 
 
@@ -35,14 +37,7 @@ def add(commands) -> None:
         metavar=("H", "W"),
         help="network input size (repeatable; default: the preset's)",
     )
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="SECTION.KEY=VALUE",
-        help="override a preset setting, e.g. --set model.depth=4",
-    )
+    override_argument(parser)
     parser.add_argument("--runtimes", default="torch,torch-cl,onnx", help=RUNTIME_HELP)
     parser.add_argument("--threads", type=int, help="threads per runtime (default: all cores)")
     parser.add_argument("--batch-sizes", default="1,4,16", help="for the throughput column")

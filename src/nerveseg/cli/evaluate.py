@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from nerveseg.cli.common import prediction_arguments
 from nerveseg.files import nan_to_none
 
 
@@ -21,11 +22,7 @@ def add(commands) -> None:
         default=None,
         help="val (default for the run's data) or all",
     )
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
-    parser.add_argument(
-        "--tta", action="store_true", help="average with the left-right flipped frame (2x time)"
-    )
+    prediction_arguments(parser, "average with the left-right flipped frame (2x time)")
     parser.add_argument(
         "--no-postprocess-file",
         action="store_true",

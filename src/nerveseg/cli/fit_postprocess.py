@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from nerveseg.cli.common import prediction_arguments
+
 
 def add(commands) -> None:
     parser = commands.add_parser(
@@ -18,18 +20,14 @@ def add(commands) -> None:
     )
     parser.add_argument("run", type=Path, metavar="RUN", help="a finished run folder")
     parser.add_argument(
-        "--tta",
-        action="store_true",
-        help="fit on flip-averaged probabilities (then predict and evaluate with --tta too)",
-    )
-    parser.add_argument(
         "--margin",
         type=float,
         default=None,
         help="score gain a step must beat to be kept (default: 1 / number of frames)",
     )
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
+    prediction_arguments(
+        parser, "fit on flip-averaged probabilities (then predict and evaluate with --tta too)"
+    )
     parser.set_defaults(handler=_run_fit)
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from nerveseg.cli.common import prediction_arguments
+
 
 def add(commands) -> None:
     parser = commands.add_parser("predict", help="predict masks and a Kaggle submission CSV")
@@ -33,11 +35,7 @@ def add(commands) -> None:
         action="store_true",
         help="finish an interrupted prediction: keep the masks in --out, predict the rest",
     )
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
-    parser.add_argument(
-        "--tta", action="store_true", help="average with the left-right flipped frame (2x time)"
-    )
+    prediction_arguments(parser, "average with the left-right flipped frame (2x time)")
     parser.set_defaults(handler=_run_predict)
 
 

@@ -5,17 +5,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from nerveseg.cli.common import prediction_arguments
+
 
 def add(commands) -> None:
     parser = commands.add_parser(
         "report", help="write RUN/report/report.html: curves, metrics, Dice histogram, galleries"
     )
     parser.add_argument("run", type=Path, metavar="RUN", help="a finished run folder")
-    parser.add_argument(
-        "--tta", action="store_true", help="predict with the left-right flip averaged in"
-    )
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
+    prediction_arguments(parser, "predict with the left-right flip averaged in")
     parser.set_defaults(handler=_run_report)
 
 
