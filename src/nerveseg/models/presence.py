@@ -3,7 +3,7 @@
 59% of the competition's frames have an empty mask, and a single stray blob on one of them scores
 0. A per-frame classifier on the deepest features sees the whole frame at once, which the pixel
 decoder does not, and its probability can empty the mask of frames it calls empty (the presence
-gate, :func:`nerveseg.postprocess.gate_by_presence`).
+gate, ``presence_threshold`` in :func:`nerveseg.postprocess.kept_frames`).
 
 Design: every model has ``forward_with_bottleneck(x) -> (mask_logits, deepest_features)``, so
 :class:`WithPresenceHead` computes both outputs in one explicit forward. No forward hooks: they
