@@ -132,14 +132,20 @@ def kept_frames(areas: Array, params: PostprocessParams, presence: Array | None 
     keep = areas >= params.min_area
     if params.max_area > 0:
         keep = keep & (areas <= params.max_area)
-    if params.presence_threshold > 0:
-        if presence is None:
-            raise NervesegError(
-                "post-processing has a presence threshold but the model gives no presence "
-                "probability; refit post-processing for this model (nerveseg fit-postprocess)"
-            )
-        keep = keep & (presence.reshape(-1) >= params.presence_threshold)
-    return keep
+    present = passes_presence(params, presence)
+    return keep if present is None else keep & present
+
+
+def passes_presence(params: PostprocessParams, presence: Array | None) -> Array | None:
+    """``(N,)`` bool: frames at or above the presence threshold; None when the gate is off."""
+    if params.presence_threshold <= 0:
+        return None
+    if presence is None:
+        raise NervesegError(
+            "post-processing has a presence threshold but the model gives no presence "
+            "probability; refit post-processing for this model (nerveseg fit-postprocess)"
+        )
+    return presence.reshape(-1) >= params.presence_threshold
 
 
 def shape_mask(probability: np.ndarray, params: PostprocessParams) -> np.ndarray:
@@ -191,8 +197,12 @@ def apply_postprocess(
     single = probs.ndim == 2
     if single:
         probs = probs[None]
-    masks = np.stack([shape_mask(prob, params) for prob in probs]) if len(probs) else probs > 1
     gates = None if presence is None else _as_numpy(presence).reshape(-1)
+    present = passes_presence(params, gates)
+    masks = np.zeros(probs.shape, dtype=bool)
+    for i, prob in enumerate(probs):
+        if present is None or present[i]:  # no shape work for frames the gate empties anyway
+            masks[i] = shape_mask(prob, params)
     masks[~kept_frames(masks.reshape(len(masks), -1).sum(1), params, gates)] = False
     return masks[0] if single else masks
 

@@ -110,12 +110,13 @@ def open_predictor(
         ]
         predictor, info = combine(members)
         postprocess = run_postprocess(source, info, use_file=use_postprocess_file)
+        models = len(members)
     else:
         predictor, info = _open_file(source, device, runtime, threads, channels_last)
-        members, postprocess = [predictor], info.postprocess
+        postprocess, models = info.postprocess, 1
     if tta:
         predictor = TTAPredictor(predictor, shifts=tta_shifts)
-    return OpenedPredictor(predictor, info, postprocess, source, len(members))
+    return OpenedPredictor(predictor, info, postprocess, source, models)
 
 
 def run_postprocess(run: Path, info: ModelInfo, *, use_file: bool = True) -> PostprocessParams:
