@@ -61,14 +61,14 @@ def test_continue_run_reuses_a_finished_run_without_training(trained_run, tiny_d
     assert (trained_run / "model.pt").stat().st_mtime_ns == before
 
 
-def test_continue_run_refuses_a_started_run_unless_told_to_overwrite(tiny_data, tmp_path):
+def test_a_failed_start_is_retried_without_overwrite(tiny_data, tmp_path):
+    """A run that stopped before its first checkpoint (a config and nothing to resume) holds
+    nothing of value: the same command trains it again, no --overwrite needed."""
     run = tmp_path / "run"
     run.mkdir()
     (run / "config.yaml").write_text("train: {epochs: 1}\n")
     config = load_config("smoke", [f"data.root={tiny_data}", "train.epochs=1"])
-    with pytest.raises(NervesegError, match="unfinished run"):
-        continue_run(config, run)
-    assert continue_run(config, run, overwrite=True).epochs_trained == 1
+    assert continue_run(config, run).epochs_trained == 1
 
 
 def test_train_folds_needs_folds(tiny_data, tmp_path):

@@ -105,7 +105,9 @@ def fit(
         for noise in _LIGHTNING_NOISE:
             warnings.filterwarnings("ignore", message=noise)
         try:
-            trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from)
+            # weights_only whatever TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD says: a checkpoint never
+            # runs code (nerveseg's hold only tensors and plain values).
+            trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
         except SystemExit:
             # Lightning turns Ctrl-C into sys.exit(1) after a graceful shutdown; the last
             # checkpoint is intact, so report an interrupted run instead of vanishing.
