@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from nerveseg.cli.common import config_arguments
+from nerveseg.cli.common import config_arguments, positive_float
 
 
 def add(commands) -> None:
@@ -22,7 +22,9 @@ def add(commands) -> None:
         "'segnet:width=0.25;segnet_basic;unet:width=0.5,presence_head=true'",
     )
     config_arguments(parser)
-    parser.add_argument("--budget-minutes", type=float, help="wall-clock training budget per model")
+    parser.add_argument(
+        "--budget-minutes", type=positive_float, help="wall-clock training budget per model"
+    )
     parser.set_defaults(handler=_run_compare)
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from nerveseg.cli.common import positive_int
+
 
 def add(commands) -> None:
     parser = commands.add_parser(
@@ -16,7 +18,7 @@ def add(commands) -> None:
         "--out", type=Path, help="file to write (default model.onnx / model.ts beside model.pt)"
     )
     parser.add_argument(
-        "--opset", type=int, help="ONNX opset (default 17, tested with ONNX Runtime 1.32)"
+        "--opset", type=positive_int, help="ONNX opset (default 17, tested with ONNX Runtime 1.32)"
     )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     parser.set_defaults(handler=_run_export)

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from nerveseg.cli.common import config_arguments
+from nerveseg.cli.common import config_arguments, non_negative_float, positive_int
 from nerveseg.config import load_config
 
 
@@ -26,12 +26,12 @@ def add(commands) -> None:
     config_arguments(parser)
     parser.add_argument(
         "--trials",
-        type=int,
+        type=positive_int,
         help="finished trials the study should have (tune.trials; the study remembers it)",
     )
     parser.add_argument(
         "--timeout-minutes",
-        type=float,
+        type=non_negative_float,
         help="stop starting trials after this long (tune.timeout_minutes; 0 = no limit)",
     )
     parser.set_defaults(handler=_run_tune)
