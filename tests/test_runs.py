@@ -91,6 +91,7 @@ def test_a_second_process_is_refused_with_the_first_ones_pid(tmp_path):
     import sys
 
     run = tmp_path / "run"
+    run.mkdir()
     holder = subprocess.Popen(
         [sys.executable, "-c",
          "import sys, time; from nerveseg import runs\n"
@@ -104,8 +105,10 @@ def test_a_second_process_is_refused_with_the_first_ones_pid(tmp_path):
     finally:
         holder.kill()  # SIGKILL: no cleanup runs in the holder
         holder.wait()
-    with runs.run_lock(run):  # the system dropped the killed holder's lock
+    assert (run / runs.LOCK).is_file()  # kill -9 skipped the holder's clean-up ...
+    with runs.run_lock(run):  # ... but the system dropped its lock: taken over
         pass
+    assert not (run / runs.LOCK).exists()
 
 
 def test_prepare_creates_a_new_folder(tmp_path):

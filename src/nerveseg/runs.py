@@ -18,14 +18,15 @@ one process at a time writes to a run (:func:`run_lock`).
 from __future__ import annotations
 
 import enum
+import functools
 import json
 import os
 import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, TypeVar
 
 from nerveseg.errors import NervesegError
 
@@ -53,6 +54,8 @@ RUN_ENTRIES = frozenset(
 )  # fmt: skip
 # The validation competition score: what checkpoints, early stopping and tuning maximise.
 VAL_SCORE = "val/score"
+
+T = TypeVar("T")
 
 FOLD_GLOB = "fold-*"
 _FOLD_NAME = re.compile(r"fold-(\d+)")
@@ -142,35 +145,72 @@ def prepare_run_dir(run: Path, *, overwrite: bool = False) -> None:
     (run / MARKER).write_text("a run folder nerveseg made; see nerveseg.runs\n", encoding="utf-8")
 
 
+_HELD: set[Path] = set()  # the run locks this process holds
+
+
 @contextmanager
 def run_lock(folder: Path) -> Iterator[None]:
     """Hold ``folder`` for this process: a second process is refused, naming the first's PID.
 
-    An advisory ``flock``: the system drops it when the holder exits, even by ``kill -9``, so a
-    killed run never leaves its folder blocked.
+    An advisory ``flock`` on ``.nerveseg-lock``, removed on release: the system drops the lock
+    when the holder exits, even by ``kill -9``, so a killed run never leaves its folder blocked
+    (its stale lock file is simply taken over).
     """
+    folder = Path(folder)
+    if not folder.is_dir():  # nothing to hold: the caller reports the missing run
+        yield
+        return
+    path = folder / LOCK
+    key = path.resolve()
+    if key in _HELD:  # this process holds it already (a report that evaluates, say)
+        yield
+        return
+    handle = _acquire(path)
+    _HELD.add(key)
+    try:
+        yield
+    finally:
+        _HELD.discard(key)
+        path.unlink(missing_ok=True)  # before closing: no one can lock this file meanwhile
+        handle.close()  # closing releases the lock
+
+
+def _acquire(path: Path) -> IO[str]:
+    """Open and lock ``path``; retry when the holder removed the file between open and lock."""
     import fcntl
 
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    handle = open(folder / LOCK, "a+", encoding="utf-8")  # noqa: SIM115 (held until the end)
-    try:
+    while True:
+        handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 (held until release)
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.seek(0)
             holder = handle.read().strip() or "?"
+            handle.close()
             raise NervesegError(
-                f"{folder}: another nerveseg process (PID {holder}) is writing to it; wait for "
-                "it to finish or stop it"
+                f"{path.parent}: another nerveseg process (PID {holder}) is writing to it; wait "
+                "for it to finish or stop it"
             ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"{os.getpid()}\n")
-        handle.flush()
-        yield
-    finally:
-        handle.close()  # closing releases the lock
+        if path.exists() and os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino:
+            break
+        handle.close()  # locked a file its holder had just removed: take the new one
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle
+
+
+def holding_run(function: Callable[..., T]) -> Callable[..., T]:
+    """Decorate a stage that writes into the run folder given as its first argument so that it
+    runs under :func:`run_lock`: no two processes write one run at once."""
+
+    @functools.wraps(function)
+    def held(run: Path, *args: Any, **kwargs: Any) -> T:
+        with run_lock(run):
+            return function(run, *args, **kwargs)
+
+    return held
 
 
 def require_resumable(run: Path) -> None:

@@ -33,6 +33,7 @@ PAGE = "report.html"
 GALLERY_SIZE = 8
 
 
+@runs.holding_run
 def build_report(
     run: Path, *, tta: bool = False, batch_size: int = 16, device: str = "auto"
 ) -> Path:

@@ -25,7 +25,7 @@ from torch import nn
 
 from nerveseg import runs
 from nerveseg.checkpoint import ModelInfo, save_model_file
-from nerveseg.config import RunConfig, read_run_config, save_config, to_dict
+from nerveseg.config import RunConfig, TrainConfig, read_run_config, save_config, to_dict
 from nerveseg.data.augment import build_augmentation
 from nerveseg.errors import NervesegError
 from nerveseg.files import write_json
@@ -98,12 +98,14 @@ def train(
     check_all(config)  # a config built in Python never went through load_config's checks
     check_startup(config)
     # Everything that can fail on the user's input runs before the run folder is touched.
+    trainer = build_trainer(config.train, run, callbacks, resume=resume)
     frames = prepare_frames(
         config.data, run, batch_size=config.train.batch_size, seed=config.train.seed, resume=resume
     )
     module = build_module(config, frames, load_encoder=not resume)
-    trainer = build_trainer(config.train, run, callbacks, resume=resume)
     writer = trainer.is_global_zero  # the Trainer reads each process's rank from its environment
+    if writer:
+        run.mkdir(parents=True, exist_ok=True)
     with runs.run_lock(run) if writer else contextlib.nullcontext():
         if writer and not resume:
             runs.prepare_run_dir(run, overwrite=overwrite)
@@ -133,7 +135,7 @@ def check_startup(config: RunConfig) -> None:
             f"data.image_size={list(config.data.image_size)}: {config.model.name} needs "
             f"multiples of {divisor}; use e.g. data.image_size={fit_size}"
         )
-    problem = accelerator_problem(config.train.accelerator)
+    problem = accelerator_problem(config.train.accelerator) or precision_problem(config.train)
     if problem:
         raise NervesegError(problem)
 
@@ -146,6 +148,19 @@ def accelerator_problem(accelerator: str) -> str | None:
         return "train.accelerator=mps: no Apple GPU here; use auto or cpu"
     if accelerator == "tpu":
         return "train.accelerator=tpu: TPUs are not supported; use auto, cpu or gpu"
+    return None
+
+
+def precision_problem(train_config: TrainConfig) -> str | None:
+    """fp16 on a CPU: Lightning would quietly train in bf16 instead, 50-200x slower here."""
+    on_cpu = train_config.accelerator == "cpu" or (
+        train_config.accelerator == "auto" and not torch.cuda.is_available()
+    )
+    if on_cpu and train_config.precision in ("16", "16-mixed", "16-true"):
+        return (
+            f"train.precision={train_config.precision}: a CPU has no fp16 training (Lightning "
+            "would switch to bf16, far slower here); use 32-true, or a GPU"
+        )
     return None
 
 

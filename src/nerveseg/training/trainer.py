@@ -14,9 +14,11 @@ from pathlib import Path
 import lightning as L
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from nerveseg import runs
 from nerveseg.config import TrainConfig
+from nerveseg.errors import ConfigError
 from nerveseg.training.callbacks import RunProgressBar, ThroughputMeter
 from nerveseg.training.distributed import (
     AverageBatchNormStatistics,
@@ -66,6 +68,19 @@ def build_trainer(
     ]
     if train.progress_bar:
         callbacks.append(RunProgressBar())
+    try:
+        return _trainer(train, run, callbacks, resume=resume)
+    except (MisconfigurationException, ValueError, TypeError, RuntimeError, ImportError) as exc:
+        # Lightning refuses some combinations only here (16-mixed on a CPU, say): one line.
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(
+            f"train settings ({train.accelerator}, {train.precision}): {first}"
+        ) from None
+
+
+def _trainer(
+    train: TrainConfig, run: Path, callbacks: list[L.Callback], *, resume: bool
+) -> L.Trainer:
     return L.Trainer(
         default_root_dir=run,
         max_epochs=train.epochs,
