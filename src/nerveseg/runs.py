@@ -236,8 +236,8 @@ def require_finished(run: Path) -> None:
     """Raise unless ``run`` holds a trained model."""
     if not (Path(run) / MODEL).is_file():
         raise NervesegError(
-            f"{run}: no {MODEL} here; train first (nerveseg train --run {run}) or point --run at a "
-            "finished run"
+            f"{run}: no {MODEL} here; train first (nerveseg train --run {run}) or give a finished "
+            "run folder"
         )
 
 
