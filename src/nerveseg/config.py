@@ -35,7 +35,7 @@ from nerveseg.models import ModelConfig
 from nerveseg.postprocess import PostprocessParams
 from nerveseg.settings import check_all, merge, setting
 
-SCHEDULERS = ("plateau", "cosine", "none")
+SCHEDULERS = ("plateau", "cosine", "warmup_cosine", "none")
 # Lightning's precision names (lightning.fabric.connector._PRECISION_INPUT).
 PRECISIONS = (
     "32-true", "32", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64-true", "64", "16",
@@ -60,6 +60,9 @@ class OptimConfig:
     scheduler: str = setting("plateau", choices=SCHEDULERS)
     plateau_patience: int = setting(3, at_least=0)
     plateau_factor: float = setting(0.5, above=0.0, below=1.0)
+    # warmup_cosine: epochs of linear warm-up, then cosine decay to the end of the epoch or
+    # wall-clock budget (nerveseg.training.schedule).
+    warmup_epochs: float = setting(1.0, at_least=0.0)
 
 
 @dataclass
@@ -82,6 +85,10 @@ class TrainConfig:
     max_minutes: float = setting(0.0, at_least=0.0)  # 0 = no wall-clock limit
     progress_bar: bool = True
     channels_last: bool = False  # NHWC layout: faster on GPUs with bf16/fp16, not on this CPU
+    # Validation, checkpoints and model.pt use an exponential moving average of the weights with
+    # this time constant in epochs (nerveseg.training.averaging); 0 = the raw weights.
+    ema_epochs: float = setting(0.0, at_least=0.0)
+    grad_clip_norm: float = setting(0.0, at_least=0.0)  # clip the gradient's norm; 0 = off
 
     def check(self) -> None:
         if self.devices == 0:

@@ -19,6 +19,7 @@ from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from nerveseg import runs
 from nerveseg.config import TrainConfig
 from nerveseg.errors import ConfigError
+from nerveseg.training.averaging import EmaWeights
 from nerveseg.training.callbacks import RunProgressBar, ThroughputMeter
 from nerveseg.training.distributed import (
     AverageBatchNormStatistics,
@@ -64,6 +65,7 @@ def build_trainer(
         EarlyStopping(monitor=runs.VAL_SCORE, mode="max", patience=train.patience),
         ThroughputMeter(),
         *([AverageBatchNormStatistics()] if several_processes(train) else []),
+        *([EmaWeights(train.ema_epochs)] if train.ema_epochs > 0 else []),
         *extra_callbacks,
     ]
     if train.progress_bar:
@@ -93,6 +95,8 @@ def _trainer(
         # FramesDataModule gives each process its share itself, with unpadded validation.
         use_distributed_sampler=False,
         precision=train.precision,
+        gradient_clip_val=train.grad_clip_norm or None,
+        gradient_clip_algorithm="norm",
         callbacks=callbacks,
         logger=CSVLogger(
             save_dir=run,
