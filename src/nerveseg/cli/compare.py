@@ -31,11 +31,11 @@ def add(commands) -> None:
 def _run_compare(args: argparse.Namespace) -> int:
     from nerveseg.experiments.compare import TABLE_MD, compare_models
 
-    overrides = [*args.overrides, f"data.root={args.data}"]
+    flags: dict[str, object] = {"data.root": str(args.data)}  # literal: never parsed as YAML
     if args.budget_minutes is not None:
-        overrides.append(f"train.max_minutes={args.budget_minutes}")
+        flags["train.max_minutes"] = args.budget_minutes
     specs = [s for s in args.models.replace(";", " ").split() if s]
-    compare_models(specs, args.out, preset=args.preset, overrides=overrides)
+    compare_models(specs, args.out, preset=args.preset, overrides=args.overrides, flags=flags)
     print((args.out / TABLE_MD).read_text())
     print(f"table: {args.out / TABLE_MD} (also .csv, .json); chart: {args.out / 'compare.png'}")
     return 0

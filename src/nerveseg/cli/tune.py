@@ -42,9 +42,10 @@ def _run_tune(args: argparse.Namespace) -> int:
     from nerveseg.experiments.tune_report import BEST, HISTORY, IMPORTANCE, TRIALS_CSV
 
     overrides = list(args.overrides)
-    if args.data is not None:
-        overrides.append(f"data.root={args.data}")
-    given = load_config(args.preset, overrides) if (args.preset or overrides) else None
+    flags = {"data.root": str(args.data)} if args.data is not None else {}  # literal path
+    given = (
+        load_config(args.preset, overrides, flags) if (args.preset or overrides or flags) else None
+    )
     config = study_base_config(
         args.study, given, trials=args.trials, timeout_minutes=args.timeout_minutes
     )
