@@ -64,7 +64,7 @@ def test_saved_config_reads_back_identically(tmp_path):
 @pytest.mark.parametrize(
     ("override", "choices"),
     [
-        ("optim.scheduler=cosin", "plateau, cosine, none"),
+        ("optim.scheduler=cosin", "plateau, cosine, warmup_cosine, none"),
         ("data.clean=dropp", "none, report, drop, union, majority"),
         ("tune.pruner=mediam", "median, none"),
         ("train.precision=16mixed", "32-true"),
