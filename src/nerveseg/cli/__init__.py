@@ -26,6 +26,7 @@ from nerveseg.cli import (
     synth,
     train,
     tune,
+    view,
 )
 from nerveseg.errors import NervesegError
 
@@ -43,6 +44,7 @@ COMMANDS = (
     export,
     bench,
     report,
+    view,
 )
 
 
