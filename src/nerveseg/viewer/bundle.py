@@ -133,12 +133,16 @@ def export_web(
     out = Path(out)
     if out.exists() and not overwrite:
         raise NervesegError(f"{out}: already exists; pass --overwrite to replace it")
-    require_vendor_files()
     listed = find_frames(frames) if frames is not None else []
     staging = out.with_name(out.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
     shutil.copytree(static_dir(), staging, ignore=shutil.ignore_patterns("__pycache__", ".*"))
-    prepare_model(source, staging)
+    try:
+        prepare_model(source, staging)
+        require_vendor_files()
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     for number, frame in enumerate(listed):
         target = staging / FRAMES_DIR / str(number)
         target.mkdir(parents=True)

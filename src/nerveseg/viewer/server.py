@@ -95,12 +95,12 @@ class ViewerServer:
     """
 
     def __init__(self, source: Path, *, frames: Path | None = None, port: int = 0) -> None:
-        require_vendor_files()
         listed = find_frames(frames) if frames is not None else []
         self._tmp = tempfile.TemporaryDirectory(prefix="nerveseg-view-")
         site = Path(self._tmp.name)
         try:
             self.model = prepare_model(Path(source), site)
+            require_vendor_files()  # after the source: a wrong path is the likelier mistake
             write_json(site / FRAMES_JSON, frames_listing(listed))
             handler = partial(_Handler, site=site, frames=listed)
             self._server = ThreadingHTTPServer((HOST, port), handler)

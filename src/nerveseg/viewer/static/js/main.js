@@ -25,6 +25,7 @@ const state = {
   playing: false,
   drawn: 0,
   fps: null,
+  messageFrame: null,
 };
 let queue = Promise.resolve(); // one inference at a time: a session runs one call at a time
 
@@ -32,7 +33,9 @@ function setStatus(status) {
   document.body.dataset.status = status;
 }
 
-function showMessage(text) {
+/** A message above the frame; `frame` names the frame it is about (cleared when a frame shows). */
+function showMessage(text, frame = null) {
+  state.messageFrame = frame;
   const box = $("message");
   box.textContent = text;
   box.hidden = !text;
@@ -148,12 +151,11 @@ async function show(index) {
     const full = state.model.fullSize(frame.result, decoded.width, decoded.height);
     state.current = { name: frame.name, ...decoded, full, result: frame.result, truth: frame.truth };
     redraw();
-    if (state.message === frame.name) showMessage("");
+    if (state.messageFrame !== null) showMessage("");
   } catch (error) {
     frame.error = error.message;
     state.current = null;
-    state.message = frame.name;
-    showMessage(`${frame.name}: ${error.message}`);
+    showMessage(`${frame.name}: ${error.message}`, frame.name);
     drawPlaceholder(`${frame.name} could not be shown`);
     updateStats();
   }
