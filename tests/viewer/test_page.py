@@ -302,11 +302,21 @@ def test_tiff_decoder_reads_what_nerveseg_reads(blank, tmp_path, mode, variant):
     np.testing.assert_array_equal(np.array(got[2]).reshape(37, 53), read_image(path))
 
 
-def test_run_length_code_is_the_competitions(blank):
-    page = blank
-    mask = np.random.default_rng(4).random((31, 17)) > 0.6
+def rle_cases() -> list[np.ndarray]:
+    rng = np.random.default_rng(4)
+    blob = np.zeros((31, 17), bool)
+    blob[10:14, 3:9] = True  # runs end inside each column, away from its ends
+    wrap = np.zeros((31, 17), bool)
+    wrap[25:, 4] = wrap[:6, 5] = True  # one run from the bottom of a column to the next's top
+    wrap[12, 9] = True
+    return [rng.random((31, 17)) > 0.6, blob, wrap, np.zeros((31, 17), bool)]
+
+
+@pytest.mark.parametrize("case", range(4))
+def test_run_length_code_is_the_competitions(blank, case):
+    mask = rle_cases()[case]
     got = evaluate_module(
-        page, "masks.js", "return m.rleEncode(Uint8Array.from(arg), 17, 31);",
+        blank, "masks.js", "return m.rleEncode(Uint8Array.from(arg), 17, 31);",
         mask.astype(np.uint8).ravel().tolist(),
     )  # fmt: skip
     assert got == rle_encode(mask)

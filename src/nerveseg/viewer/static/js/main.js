@@ -57,7 +57,7 @@ async function start() {
   state.settings = { ...info.postprocess };
   $("threshold").value = info.postprocess.threshold;
   $("model-info").textContent =
-    `${info.model_name} ${JSON.stringify(info.model_kwargs)} at ${info.image_size.join("x")}, ` +
+    `${info.model_name}${modelOptions(info.model_kwargs)} at ${info.image_size.join("x")}, ` +
     `${provider === "webgpu" ? "WebGPU" : `WebAssembly, ${state.model.threads} thread(s)`}; ` +
     `post-processing: ${describe(info.postprocess)}`;
   updateLabels();
@@ -66,6 +66,11 @@ async function start() {
   if (listed.frames.length) {
     openFrames(listed.frames.map((f) => ({ name: f.name, source: f.image, maskSource: f.mask || null })));
   }
+}
+
+function modelOptions(kwargs) {
+  const parts = Object.entries(kwargs).filter(([, v]) => v !== false && v !== null).map(([k, v]) => (v === true ? k : `${k} ${v}`));
+  return parts.length ? ` (${parts.join(", ")})` : "";
 }
 
 function describe(p) {
@@ -170,7 +175,12 @@ function redraw() {
   const frame = state.frames[state.index];
   if (frame && frame.name === c.name && c.truth) frame.dice = dice(c.mask, c.truth);
   state.drawn++;
-  updateStats();
+  // A live source redraws up to 60 times a second: the panel is refreshed 4 times a second.
+  const now = performance.now();
+  if (!state.live || now - (state.statsAt || 0) > 250) {
+    state.statsAt = now;
+    updateStats();
+  }
 }
 
 function drawPlaceholder(text) {
@@ -209,6 +219,12 @@ function competitionScore() {
   return { score: scored.reduce((t, f) => t + f.dice, 0) / scored.length, frames: scored.length };
 }
 
+function peak(values) {
+  let top = 0;
+  for (let i = 0; i < values.length; i++) if (values[i] > top) top = values[i];
+  return top;
+}
+
 function updateStats() {
   const c = state.current, frame = state.frames[state.index];
   const rows = [];
@@ -218,7 +234,7 @@ function updateStats() {
     rows.push(["size", `${c.width} x ${c.height}`]);
     const presence = c.result.presence;
     rows.push(presence === null
-      ? ["presence", `no presence head (peak probability ${Math.max(...c.result.probabilities).toFixed(3)})`]
+      ? ["presence", `no presence head (peak probability ${peak(c.result.probabilities).toFixed(3)})`]
       : ["presence", presence.toFixed(3)]);
     rows.push(["nerve area", `${area(c.mask)} px`]);
     rows.push(["network", `${c.result.ms.toFixed(1)} ms`]);

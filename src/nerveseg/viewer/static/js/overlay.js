@@ -10,6 +10,13 @@ function isEdge(mask, i, x, y, width, height) {
   );
 }
 
+const GRAY = new Uint32Array(256).map((_, g) => (0xff000000 | (g << 16) | (g << 8) | g) >>> 0);
+let buffer = null; // one ImageData reused while the frame size stays (live sources)
+
+function rgba(r, g, b) {
+  return (0xff000000 | (b << 16) | (g << 8) | r) >>> 0; // little-endian RGBA in one word
+}
+
 /**
  * @param {CanvasRenderingContext2D} context the visible canvas (resized to the frame)
  * @param {{width, height, gray}} frame
@@ -22,27 +29,25 @@ export function drawOverlay(context, frame, mask, truth, look) {
     context.canvas.width = width;
     context.canvas.height = height;
   }
-  const image = context.createImageData(width, height);
-  const out = image.data;
-  const a = look.opacity, filled = look.style === "filled";
-  for (let y = 0, i = 0; y < height; y++) {
+  if (!buffer || buffer.width !== width || buffer.height !== height) buffer = context.createImageData(width, height);
+  const out = new Uint32Array(buffer.data.buffer);
+  for (let i = 0; i < out.length; i++) out[i] = GRAY[gray[i]];
+  const filled = look.style === "filled";
+  const w = filled ? look.opacity : Math.max(look.opacity, 0.85);
+  for (let y = 0, i = 0; mask && y < height; y++) {
     for (let x = 0; x < width; x++, i++) {
-      const g = gray[i], j = 4 * i;
-      let r = g, gg = g, b = g;
-      if (mask && mask[i] && (filled || isEdge(mask, i, x, y, width, height))) {
-        const w = filled ? a : Math.max(a, 0.85);
-        r = g + (NERVE[0] - g) * w;
-        gg = g + (NERVE[1] - g) * w;
-        b = g + (NERVE[2] - g) * w;
+      if (mask[i] && (filled || isEdge(mask, i, x, y, width, height))) {
+        const g = gray[i];
+        out[i] = rgba(g + (NERVE[0] - g) * w, g + (NERVE[1] - g) * w, g + (NERVE[2] - g) * w);
       }
-      if (truth && truth[i] && isEdge(truth, i, x, y, width, height)) [r, gg, b] = TRUTH;
-      out[j] = r;
-      out[j + 1] = gg;
-      out[j + 2] = b;
-      out[j + 3] = 255;
     }
   }
-  context.putImageData(image, 0, 0);
+  for (let y = 0, i = 0; truth && y < height; y++) {
+    for (let x = 0; x < width; x++, i++) {
+      if (truth[i] && isEdge(truth, i, x, y, width, height)) out[i] = rgba(...TRUTH);
+    }
+  }
+  context.putImageData(buffer, 0, 0);
 }
 
 /** A {0, 255} gray PNG of a mask, as nerveseg predict writes them. */
