@@ -39,6 +39,10 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        # A fake camera (a test pattern) that needs no permission prompt, for the live source.
+        fake_camera = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", *fake_camera]
+        )
         yield chromium
         chromium.close()

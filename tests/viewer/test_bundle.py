@@ -104,3 +104,40 @@ def test_view_unfinished_run_says_train_first(tmp_path, capsys):
     (tmp_path / "run").mkdir()
     assert main(["view", str(tmp_path / "run"), "--no-browser"]) == 2
     assert "train first" in capsys.readouterr().err
+
+
+@needs_vendor
+def test_serve_viewer_announces_its_address_and_stops(trained_run, tiny_data):
+    import threading
+
+    from nerveseg.viewer import serve_viewer
+
+    said: list[str] = []
+    stop = threading.Event()
+    args = {"frames": tiny_data / "test", "open_browser": False, "announce": said.append}
+    thread = threading.Thread(
+        target=serve_viewer, args=(trained_run,), kwargs={**args, "until": stop}
+    )
+    thread.start()
+    try:
+        for _ in range(600):
+            if said:
+                break
+            stop.wait(0.05)
+        url = said[0].split(" at ")[1].split()[0]
+        assert url.startswith("http://127.0.0.1:")
+        with urllib.request.urlopen(url + "frames.json") as response:
+            assert len(json.loads(response.read())["frames"]) == len(
+                find_frames(tiny_data / "test")
+            )
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+    assert not thread.is_alive()
+
+
+def test_view_opens_with_the_runs_test_frames(trained_run, tiny_data):
+    from nerveseg.cli.view import _default_frames
+
+    assert _default_frames(trained_run).resolve() == (tiny_data / "test").resolve()
+    assert _default_frames(trained_run / "model.pt") is None

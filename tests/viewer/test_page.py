@@ -207,6 +207,55 @@ def test_corrupt_file_shows_a_message_not_a_blank_page(browser, server, frames, 
     page.close()
 
 
+RECORD_CLIP = """async () => {
+  const canvas = document.createElement("canvas");
+  canvas.width = 160;
+  canvas.height = 128;
+  const context = canvas.getContext("2d");
+  const recorder = new MediaRecorder(canvas.captureStream(30), { mimeType: "video/webm" });
+  const chunks = [];
+  recorder.ondataavailable = (e) => chunks.push(e.data);
+  recorder.start();
+  for (let i = 0; i < 30; i++) {
+    context.fillStyle = `rgb(${8 * i}, ${8 * i}, ${8 * i})`;
+    context.fillRect(0, 0, 160, 128);
+    await new Promise((r) => setTimeout(r, 40));
+  }
+  const stopped = new Promise((r) => (recorder.onstop = r));
+  recorder.stop();
+  await stopped;
+  const files = new DataTransfer();
+  files.items.add(new File(chunks, "clip.webm", { type: "video/webm" }));
+  const input = document.getElementById("files");
+  input.files = files.files;
+  input.dispatchEvent(new Event("change"));
+}"""
+
+
+def test_video_file_plays_with_overlays(page):
+    page.evaluate(RECORD_CLIP)  # a WebM recorded in the page: no video tools needed
+    page.wait_for_function("(viewer.state().name || '').startsWith('clip_')")
+    before = page.evaluate("viewer.state()")
+    assert (before["width"], before["height"]) == (160, 128)
+    page.click("#play")
+    page.wait_for_function(f"viewer.state().drawn > {before['drawn'] + 3}")
+    page.click("#play")
+    with page.expect_download() as download:
+        page.click("#download-csv")
+    names = Path(download.value.path()).read_text().splitlines()[1:]
+    assert len(names) >= 4 and all(n.startswith("clip_") for n in names)
+
+
+def test_camera_is_a_live_source_with_its_frame_rate(page):
+    page.click("#camera")  # Chromium's fake camera (see conftest)
+    page.wait_for_function(
+        "(viewer.state().name || '').startsWith('camera_') && viewer.state().fps > 0"
+    )
+    state = page.evaluate("viewer.state()")
+    assert state["width"] > 0 and state["rle"] is not None
+    page.wait_for_function("document.getElementById('stats').innerText.includes('frames/s')")
+
+
 # --- the page's pieces against the Python they copy, exactly ----------------------------------
 
 
