@@ -14,6 +14,7 @@ export class LiveSource {
     this.process = process;
     this.onRate = onRate;
     this.busy = false;
+    this.missed = false;
     this.stamps = [];
     this.stream = null;
     this.name = "video";
@@ -65,7 +66,8 @@ export class LiveSource {
       else requestAnimationFrame(tick);
     };
     const tick = () => {
-      if (!this.busy && !this.video.paused) this.grab();
+      if (this.busy) this.missed = true;
+      else if (!this.video.paused) this.grab();
       next();
     };
     next();
@@ -93,6 +95,12 @@ export class LiveSource {
       this.onRate(this.stamps.length);
     } finally {
       this.busy = false;
+    }
+    // A frame came while this one was processed: take the newest now rather than waiting up
+    // to a frame interval for the next callback.
+    if (this.missed && this.running && !this.video.paused) {
+      this.missed = false;
+      setTimeout(() => this.grab(), 0);
     }
   }
 
