@@ -59,7 +59,7 @@ async function start() {
   $("model-info").textContent =
     `${info.model_name}${modelOptions(info.model_kwargs)} at ${info.image_size.join("x")}, ` +
     `${provider === "webgpu" ? "WebGPU" : `WebAssembly, ${state.model.threads} thread(s)`}; ` +
-    `post-processing: ${describe(info.postprocess)}`;
+    `post-processing: ${describe(info.postprocess)}${state.model.note ? `. ${state.model.note}` : ""}`;
   updateLabels();
   setStatus("ready");
   const listed = await fetch("frames.json").then((r) => (r.ok ? r.json() : { frames: [] })).catch(() => ({ frames: [] }));

@@ -8,44 +8,63 @@ import { applyPostprocess } from "./postprocess.js";
 
 const VENDOR = new URL("../vendor/", import.meta.url).href;
 
-async function pickRuntime(requested) {
-  if (requested !== "wasm" && navigator.gpu) {
-    const adapter = await navigator.gpu.requestAdapter().catch(() => null);
-    if (adapter) {
-      try {
-        return { ort: await import(`${VENDOR}ort.webgpu.min.mjs`), provider: "webgpu" };
-      } catch {
-        // The WebGPU build is optional (make setup VIEWER_WEBGPU=1): fall back to WASM.
-      }
-    }
-  }
-  return { ort: await import(`${VENDOR}ort.wasm.min.mjs`), provider: "wasm" };
+async function webgpuRuntime(requested) {
+  if (requested === "wasm" || !navigator.gpu) return null;
+  const adapter = await navigator.gpu.requestAdapter().catch(() => null);
+  if (!adapter) return null;
+  // The WebGPU build is optional (make setup VIEWER_WEBGPU=1): without it, WASM.
+  return import(`${VENDOR}ort.webgpu.min.mjs`).catch(() => null);
 }
 
-/**
- * Load model.json and model.onnx from `base` (the page's folder).
- * @param {{threads?: number, provider?: string}} options threads: WASM threads (default 1,
- *   the fastest for the real-time model in benchmarks/viewer_speed.py); provider: "wasm" to
- *   never use WebGPU.
- */
-export async function loadModel(base, options = {}) {
-  const response = await fetch(new URL("model.json", base));
-  if (!response.ok) throw new Error(`model.json: ${response.status} ${response.statusText}`);
-  const info = await response.json();
-  const { ort, provider } = await pickRuntime(options.provider);
+async function openSession(ort, bytes, provider, threads, info) {
   ort.env.wasm.wasmPaths = VENDOR;
   // Threads need cross-origin isolation (SharedArrayBuffer); without it the runtime uses one.
-  ort.env.wasm.numThreads = crossOriginIsolated ? options.threads || 1 : 1;
-  const bytes = await fetch(new URL(info.model, base)).then((r) => {
-    if (!r.ok) throw new Error(`${info.model}: ${r.status} ${r.statusText}`);
-    return r.arrayBuffer();
-  });
-  const session = await ort.InferenceSession.create(new Uint8Array(bytes), {
+  ort.env.wasm.numThreads = crossOriginIsolated ? threads || 1 : 1;
+  const session = await ort.InferenceSession.create(bytes, {
     executionProviders: provider === "webgpu" ? ["webgpu", "wasm"] : ["wasm"],
     graphOptimizationLevel: "all",
     // One frame at a time: a fixed batch lets the runtime plan its memory once (~5% faster).
     freeDimensionOverrides: { batch: 1 },
   });
+  // A first run on zeros: the slow first call happens now, and a graph the provider cannot
+  // run fails here, not on the user's first frame.
+  const [height, width] = info.image_size;
+  const zeros = new ort.Tensor("float32", new Float32Array(height * width), [1, 1, height, width]);
+  await session.run({ image: zeros });
+  return session;
+}
+
+/**
+ * Load model.json and model.onnx from `base` (the page's folder).
+ * @param {{threads?: number, provider?: string}} options threads: WASM threads (default 1,
+ *   the fastest on a loaded 2-core machine in benchmarks/viewer_speed.py); provider: "wasm"
+ *   to never try WebGPU.
+ */
+export async function loadModel(base, options = {}) {
+  const response = await fetch(new URL("model.json", base));
+  if (!response.ok) throw new Error(`model.json: ${response.status} ${response.statusText}`);
+  const info = await response.json();
+  const bytes = await fetch(new URL(info.model, base)).then((r) => {
+    if (!r.ok) throw new Error(`${info.model}: ${r.status} ${r.statusText}`);
+    return r.arrayBuffer();
+  });
+  let ort = await webgpuRuntime(options.provider);
+  let provider = ort ? "webgpu" : "wasm";
+  let session, note = "";
+  if (ort) {
+    try {
+      session = await openSession(ort, new Uint8Array(bytes), provider, options.threads, info);
+    } catch (error) {
+      // onnxruntime-web 1.30's WebGPU MaxPool has no indices output, which SegNet's unpooling needs.
+      note = `WebGPU cannot run this model (${String(error.message || error).split("\n")[0].slice(0, 160)})`;
+      ort = null;
+    }
+  }
+  if (!ort) {
+    ort = await import(`${VENDOR}ort.wasm.min.mjs`);
+    provider = "wasm";
+    session = await openSession(ort, new Uint8Array(bytes), provider, options.threads, info);
+  }
   const [height, width] = info.image_size;
   const hasPresence = session.outputNames.includes("presence");
 
@@ -74,6 +93,7 @@ export async function loadModel(base, options = {}) {
   return {
     info,
     provider,
+    note,
     threads: ort.env.wasm.numThreads,
     hasPresence,
     segment,
