@@ -76,3 +76,26 @@ export function sortFiles(files) {
   images.sort((a, b) => a.name.localeCompare(b.name, undefined, { numeric: true }));
   return { images, masks, videos, ignored };
 }
+
+/** Files of a drop, folders walked (their paths kept, for images/ + masks/ layouts). */
+export async function droppedFiles(transfer) {
+  const entries = Array.from(transfer.items || []).map((i) => i.webkitGetAsEntry?.()).filter(Boolean);
+  if (!entries.length) return Array.from(transfer.files);
+  const files = [];
+  const walk = async (entry, path) => {
+    if (entry.isFile) {
+      const file = await new Promise((resolve, reject) => entry.file(resolve, reject));
+      Object.defineProperty(file, "webkitRelativePath", { value: path + file.name });
+      files.push(file);
+    } else if (entry.isDirectory) {
+      const reader = entry.createReader();
+      for (;;) {
+        const batch = await new Promise((resolve, reject) => reader.readEntries(resolve, reject));
+        if (!batch.length) break;
+        for (const child of batch) await walk(child, `${path}${entry.name}/`);
+      }
+    }
+  };
+  for (const entry of entries) await walk(entry, "");
+  return files;
+}

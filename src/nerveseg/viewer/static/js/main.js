@@ -3,12 +3,13 @@
 // `window.viewer` exposes the state to tests and the benchmark.
 
 import { loadModel } from "./model.js";
-import { bytesOf, decodeImage, decodeMask, sortFiles } from "./frames.js";
+import { downloadCsv, downloadMask, downloadZip } from "./downloads.js";
+import { bytesOf, decodeImage, decodeMask, droppedFiles, sortFiles } from "./frames.js";
 import { rgbaToGray } from "./imaging.js";
 import { LiveSource } from "./live.js";
 import { area, dice, rleDecode, rleEncode } from "./masks.js";
-import { drawOverlay, maskPng } from "./overlay.js";
-import { zipFiles } from "./zip.js";
+import { drawOverlay } from "./overlay.js";
+import { modelSummary, renderStats } from "./panel.js";
 
 const $ = (id) => document.getElementById(id);
 const query = new URLSearchParams(location.search);
@@ -57,30 +58,13 @@ async function start() {
   state.settings = { ...info.postprocess };
   $("threshold").value = info.postprocess.threshold;
   $("model-info").textContent =
-    `${info.model_name}${modelOptions(info.model_kwargs)} at ${info.image_size.join("x")}, ` +
-    `${provider === "webgpu" ? "WebGPU" : `WebAssembly, ${state.model.threads} thread(s)`}; ` +
-    `post-processing: ${describe(info.postprocess)}${state.model.note ? `. ${state.model.note}` : ""}`;
+    modelSummary(state.model);
   updateLabels();
   setStatus("ready");
   const listed = await fetch("frames.json").then((r) => (r.ok ? r.json() : { frames: [] })).catch(() => ({ frames: [] }));
   if (listed.frames.length) {
     openFrames(listed.frames.map((f) => ({ name: f.name, source: f.image, maskSource: f.mask || null })));
   }
-}
-
-function modelOptions(kwargs) {
-  const parts = Object.entries(kwargs).filter(([, v]) => v !== false && v !== null).map(([k, v]) => (v === true ? k : `${k} ${v}`));
-  return parts.length ? ` (${parts.join(", ")})` : "";
-}
-
-function describe(p) {
-  const parts = [`threshold ${p.threshold}`, `min area ${p.min_area}`];
-  if (p.max_area) parts.push(`max area ${p.max_area}`);
-  if (p.keep_largest) parts.push("largest component");
-  if (p.closing_radius) parts.push(`closing ${p.closing_radius}`);
-  if (p.fill_holes) parts.push("holes filled");
-  if (p.presence_threshold) parts.push(`presence ≥ ${p.presence_threshold}`);
-  return parts.join(", ");
 }
 
 function updateLabels() {
@@ -219,36 +203,12 @@ function competitionScore() {
   return { score: scored.reduce((t, f) => t + f.dice, 0) / scored.length, frames: scored.length };
 }
 
-function peak(values) {
-  let top = 0;
-  for (let i = 0; i < values.length; i++) if (values[i] > top) top = values[i];
-  return top;
-}
-
 function updateStats() {
-  const c = state.current, frame = state.frames[state.index];
-  const rows = [];
-  if (state.live) rows.push(["source", state.live.name]);
-  else if (state.frames.length) rows.push(["frame", `${state.index + 1} / ${state.frames.length}: ${frame?.name}`]);
-  if (c) {
-    rows.push(["size", `${c.width} x ${c.height}`]);
-    const presence = c.result.presence;
-    rows.push(presence === null
-      ? ["presence", `no presence head (peak probability ${peak(c.result.probabilities).toFixed(3)})`]
-      : ["presence", presence.toFixed(3)]);
-    rows.push(["nerve area", `${area(c.mask)} px`]);
-    rows.push(["network", `${c.result.ms.toFixed(1)} ms`]);
-    if (c.truth) rows.push(["Dice", dice(c.mask, c.truth).toFixed(3)]);
-  }
-  const score = competitionScore();
-  if (score) rows.push(["score", `${score.score.toFixed(3)} over ${score.frames} labelled frame(s)`]);
-  if (state.fps !== null) rows.push(["frames/s", String(state.fps)]);
-  $("stats").replaceChildren(...rows.flatMap(([k, v]) => {
-    const dt = document.createElement("dt"), dd = document.createElement("dd");
-    dt.textContent = k;
-    dd.textContent = v;
-    return [dt, dd];
-  }));
+  const frame = state.frames[state.index];
+  const where = state.live
+    ? ["source", state.live.name]
+    : state.frames.length ? ["frame", `${state.index + 1} / ${state.frames.length}: ${frame?.name}`] : null;
+  renderStats($("stats"), where, state.current, competitionScore(), state.fps);
 }
 
 // --- live sources --------------------------------------------------------------------------
@@ -325,16 +285,8 @@ async function togglePlay() {
 
 // --- downloads ------------------------------------------------------------------------------
 
-function save(blob, name) {
-  const link = document.createElement("a");
-  link.href = URL.createObjectURL(blob);
-  link.download = name;
-  link.click();
-  setTimeout(() => URL.revokeObjectURL(link.href), 10000);
-}
-
 /** name -> {width, height, mask} of everything viewed, masks at the current settings. */
-async function viewedMasks() {
+function viewedMasks() {
   const out = new Map();
   for (const [name, r] of state.records) out.set(name, { width: r.width, height: r.height, mask: rleDecode(r.rle, r.width, r.height) });
   for (const frame of state.frames) {
@@ -345,40 +297,14 @@ async function viewedMasks() {
   return out;
 }
 
-/** nerveseg predict's table: `img,pixels` by id for Kaggle test ids, else `name,pixels`. */
-function rleCsv(masks) {
-  const names = [...masks.keys()];
-  const kaggle = names.length > 0 && names.every((n) => /^\d+$/.test(n));
-  names.sort((a, b) => (kaggle ? Number(a) - Number(b) : a.localeCompare(b, undefined, { numeric: true })));
-  const lines = [kaggle ? "img,pixels" : "name,pixels"];
-  for (const name of names) {
-    const { width, height, mask } = masks.get(name);
-    lines.push(`${name},${rleEncode(mask, width, height)}`);
+async function download(kind) {
+  if (kind === "mask") {
+    if (!state.current) return showMessage("no mask to download yet");
+    return downloadMask(state.current);
   }
-  return { text: lines.join("\n") + "\n", file: kaggle ? "submission.csv" : "masks.csv" };
-}
-
-async function downloadMask() {
-  const c = state.current;
-  if (!c) return showMessage("no mask to download yet");
-  save(new Blob([await maskPng(c.mask, c.width, c.height)], { type: "image/png" }), `${c.name}_mask.png`);
-}
-
-async function downloadAll() {
-  const masks = await viewedMasks();
+  const masks = viewedMasks();
   if (!masks.size) return showMessage("no masks to download yet");
-  const files = [];
-  for (const [name, m] of masks) files.push({ name: `masks/${name}_mask.png`, bytes: await maskPng(m.mask, m.width, m.height) });
-  const csv = rleCsv(masks);
-  files.push({ name: csv.file, bytes: new TextEncoder().encode(csv.text) });
-  save(zipFiles(files), "nerveseg-masks.zip");
-}
-
-async function downloadCsv() {
-  const masks = await viewedMasks();
-  if (!masks.size) return showMessage("no masks to download yet");
-  const csv = rleCsv(masks);
-  save(new Blob([csv.text], { type: "text/csv" }), csv.file);
+  return kind === "zip" ? downloadZip(masks) : downloadCsv(masks);
 }
 
 // --- wiring ---------------------------------------------------------------------------------
@@ -408,9 +334,7 @@ function wire() {
       redraw();
     });
   }
-  $("download-mask").addEventListener("click", downloadMask);
-  $("download-zip").addEventListener("click", downloadAll);
-  $("download-csv").addEventListener("click", downloadCsv);
+  for (const kind of ["mask", "zip", "csv"]) $(`download-${kind}`).addEventListener("click", () => download(kind));
   document.addEventListener("keydown", (e) => {
     if (e.target.tagName === "INPUT" && e.target.type !== "range") return;
     if (e.key === "ArrowRight") step(1);
@@ -424,29 +348,6 @@ function wire() {
     document.body.classList.remove("dragging");
     openFiles(await droppedFiles(e.dataTransfer));
   });
-}
-
-/** Files of a drop, folders walked (their paths kept, for images/ + masks/ layouts). */
-async function droppedFiles(transfer) {
-  const entries = Array.from(transfer.items || []).map((i) => i.webkitGetAsEntry?.()).filter(Boolean);
-  if (!entries.length) return Array.from(transfer.files);
-  const files = [];
-  const walk = async (entry, path) => {
-    if (entry.isFile) {
-      const file = await new Promise((resolve, reject) => entry.file(resolve, reject));
-      Object.defineProperty(file, "webkitRelativePath", { value: path + file.name });
-      files.push(file);
-    } else if (entry.isDirectory) {
-      const reader = entry.createReader();
-      for (;;) {
-        const batch = await new Promise((resolve, reject) => reader.readEntries(resolve, reject));
-        if (!batch.length) break;
-        for (const child of batch) await walk(child, `${path}${entry.name}/`);
-      }
-    }
-  };
-  for (const entry of entries) await walk(entry, "");
-  return files;
 }
 
 window.viewer = {
