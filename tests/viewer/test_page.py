@@ -203,6 +203,10 @@ def test_corrupt_file_shows_a_message_not_a_blank_page(browser, server, frames, 
     assert page.inner_text("#message").startswith("garbage: not a readable image")
     state = show(page, 2)
     assert state["name"] == "small" and page.evaluate("viewer.state().message") == ""
+    bad_video = tmp_path / "scan.webm"
+    bad_video.write_bytes(b"\x1aE\xdf\xa3" + bytes(500))  # an EBML start, then nothing
+    page.set_input_files("#files", [str(bad_video)])
+    page.wait_for_function("viewer.state().message.startsWith('scan.webm: cannot play')")
     assert page.errors == []
     page.close()
 

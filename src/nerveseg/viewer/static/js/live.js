@@ -28,10 +28,14 @@ export class LiveSource {
     this.stop();
     this.name = file.name.replace(/\.[^.]*$/, "");
     this.video.srcObject = null;
+    const loaded = new Promise((resolve, reject) => {
+      this.video.onloadeddata = resolve;
+      this.video.onerror = () =>
+        reject(new Error(this.video.error?.message || "the browser cannot decode it"));
+    });
     this.video.src = URL.createObjectURL(file);
     this.video.loop = false;
-    await this.video.play().catch(() => {});
-    this.video.pause();
+    await loaded;
     this.listen();
     await this.grab();
   }
