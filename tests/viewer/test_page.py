@@ -172,6 +172,22 @@ def test_dropped_mask_gives_dice_and_score(page, predicted, frames):
     assert "Dice" in page.inner_text("#stats")
 
 
+def test_folder_with_images_and_masks_is_scored(browser, server, tiny_data, tmp_path):
+    folder = tmp_path / "labelled"
+    for sub in ("images", "masks"):
+        (folder / sub).mkdir(parents=True)
+    scans = sorted(p for p in (tiny_data / "train").glob("*.tif") if "_mask" not in p.name)[:3]
+    for scan in scans:
+        shutil.copyfile(scan, folder / "images" / scan.name)
+        shutil.copyfile(scan.with_name(scan.stem + "_mask.tif"), folder / "masks" / scan.name)
+    page = open_viewer(browser, server.url)
+    page.set_input_files("#folder", str(folder))  # the folder picker: paths under images/, masks/
+    page.wait_for_function("viewer.state().score && viewer.state().score.frames === 3")
+    assert page.evaluate("viewer.state().count") == 3
+    assert page.errors == []
+    page.close()
+
+
 def test_csv_download_is_predicts_run_length_code(page, predicted):
     show(page, 2)
     with page.expect_download() as download:
