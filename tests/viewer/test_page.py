@@ -203,6 +203,27 @@ def test_csv_download_is_predicts_run_length_code(page, predicted):
     assert download.value.suggested_filename == "small_mask.png"
 
 
+def test_static_export_runs_on_a_plain_web_server(browser, trained_run, tiny_data, tmp_path):
+    """No Python behind the page and no isolation headers: one thread, frames.json preloaded."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    site = tmp_path / "site"
+    assert main(["export", str(trained_run), "--format", "web", "--out", str(site),
+                 "--input", str(tiny_data / "test")]) == 0  # fmt: skip
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(site))
+    handler.log_message = lambda *args: None
+    with ThreadingHTTPServer(("127.0.0.1", 0), handler) as plain:
+        threading.Thread(target=plain.serve_forever, daemon=True).start()
+        page = open_viewer(browser, f"http://127.0.0.1:{plain.server_address[1]}/")
+        state = wait_drawn(page, 1)
+        assert (state["count"], state["name"], state["threads"]) == (4, "1", 1)
+        assert not page.evaluate("crossOriginIsolated") and page.errors == []
+        page.close()
+        plain.shutdown()
+
+
 def test_corrupt_file_shows_a_message_not_a_blank_page(browser, server, frames, tmp_path):
     broken = tmp_path / "broken.tif"
     broken.write_bytes((frames / "big.tif").read_bytes()[:3000])  # truncated
