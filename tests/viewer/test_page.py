@@ -224,6 +224,28 @@ def test_static_export_runs_on_a_plain_web_server(browser, trained_run, tiny_dat
         plain.shutdown()
 
 
+def test_presence_head_probability_is_shown_as_predict_computes_it(browser, frames, tmp_path):
+    import torch
+
+    from nerveseg.checkpoint import ModelInfo, save_model_file
+    from nerveseg.models import build_model
+
+    torch.manual_seed(0)
+    kwargs = {"width": 0.0625, "presence_head": True}
+    model = build_model("segnet", **kwargs).eval()
+    save_model_file(tmp_path / "model.pt", model, ModelInfo("segnet", kwargs, (64, 96), 0.4, 0.2))
+    opened = open_predictor(tmp_path / "model.pt")
+    small = np.array(resize_image(read_image(frames / "small.tif"), opened.info.image_size))
+    expected = float(opened.predictor(normalise(small[None], 0.4, 0.2)).presence[0])
+    with ViewerServer(tmp_path / "model.pt") as server:
+        page = open_viewer(browser, server.url)
+        page.set_input_files("#files", [str(frames / "small.tif")])
+        state = wait_drawn(page, 1, "small")
+        assert state["presence"] == pytest.approx(expected, abs=1e-5)
+        assert "presence" in page.inner_text("#stats") and page.errors == []
+        page.close()
+
+
 def test_corrupt_file_shows_a_message_not_a_blank_page(browser, server, frames, tmp_path):
     broken = tmp_path / "broken.tif"
     broken.write_bytes((frames / "big.tif").read_bytes()[:3000])  # truncated

@@ -11,7 +11,9 @@ def add(commands) -> None:
     parser = commands.add_parser(
         "export", help="export a model to ONNX or TorchScript, or a static browser viewer (web)"
     )
-    parser.add_argument("source", type=Path, help="a finished run folder or its model.pt")
+    parser.add_argument(
+        "source", type=Path, help="a finished run folder or its model.pt (web: also a .onnx file)"
+    )
     parser.add_argument("--format", choices=["onnx", "torchscript", "web"], default="onnx")
     parser.add_argument(
         "--out",
