@@ -135,3 +135,14 @@ def test_the_post_processing_section_is_the_one_post_processing_type():
     # Training gates by presence (for a model with a presence head); the type's default is off.
     assert config.postprocess.presence_threshold == 0.5
     assert PostprocessParams().presence_threshold == 0.0
+
+
+@pytest.mark.parametrize("folder", ["scans #2", "2024_01", "yes", "1e3", "[a]", "null"])
+def test_flag_values_are_taken_literally_not_as_yaml(folder):
+    config = load_config("smoke", [], {"data.root": folder})
+    assert config.data.root == folder
+
+
+def test_flags_win_over_set():
+    config = load_config(None, ["data.root=a", "train.epochs=3"], {"data.root": "b"})
+    assert (config.data.root, config.train.epochs) == ("b", 3)

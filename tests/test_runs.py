@@ -44,7 +44,8 @@ def test_a_folder_that_is_not_a_run_is_never_taken_for_one(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("files", "words"), [((), "an unfinished run"), (("summary.json",), "a finished run")]
+    ("files", "words"),
+    [(("checkpoints/last.ckpt",), "an unfinished run"), (("summary.json",), "a finished run")],
 )
 def test_prepare_refuses_an_existing_run_and_names_the_ways_forward(tmp_path, files, words):
     run = make_run(tmp_path / "run", *files)
@@ -52,7 +53,62 @@ def test_prepare_refuses_an_existing_run_and_names_the_ways_forward(tmp_path, fi
         runs.prepare_run_dir(run)
     assert "--resume" in str(error.value) and "--overwrite" in str(error.value)
     runs.prepare_run_dir(run, overwrite=True)
-    assert run.is_dir() and not any(run.iterdir())
+    assert [p.name for p in run.iterdir()] == [runs.MARKER]
+
+
+def test_a_failed_start_is_prepared_again_without_overwrite(tmp_path):
+    run = make_run(tmp_path / "run", "split.json")  # config, no checkpoint: a failed start
+    assert run_state(run) is RunState.STARTED
+    runs.prepare_run_dir(run)
+    assert [p.name for p in run.iterdir()] == [runs.MARKER]
+
+
+def test_overwrite_removes_only_what_nerveseg_wrote(tmp_path):
+    run = make_run(tmp_path / "run", "summary.json", "checkpoints/last.ckpt", "model.pt")
+    runs.prepare_run_dir(run, overwrite=True)
+    (run / "notes.txt").write_text("mine")  # a marked run with a user's file in it
+    make_run(run, "summary.json", "model.pt")
+    runs.prepare_run_dir(run, overwrite=True)
+    assert sorted(p.name for p in run.iterdir()) == [runs.MARKER, "notes.txt"]
+
+
+def test_an_unmarked_folder_is_a_run_only_if_it_holds_nothing_else(tmp_path):
+    legacy = make_run(tmp_path / "legacy", "summary.json", "checkpoints/last.ckpt")
+    assert runs.is_run(legacy) and run_state(legacy) is RunState.FINISHED
+    project = make_run(tmp_path / "project", "summary.json")
+    (project / "notes.txt").write_text("mine")
+    (project / "src").mkdir()
+    assert not runs.is_run(project)
+    with pytest.raises(NervesegError, match="not a nerveseg run"):
+        runs.prepare_run_dir(project, overwrite=True)
+    assert sorted(p.name for p in project.iterdir()) == [
+        "config.yaml", "notes.txt", "src", "summary.json"
+    ]  # fmt: skip
+
+
+def test_a_second_process_is_refused_with_the_first_ones_pid(tmp_path):
+    import subprocess
+    import sys
+
+    run = tmp_path / "run"
+    run.mkdir()
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time; from nerveseg import runs\n"
+         f"with runs.run_lock({str(run)!r}):\n print('held', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(NervesegError, match=f"PID {holder.pid}"), runs.run_lock(run):
+            pass
+    finally:
+        holder.kill()  # SIGKILL: no cleanup runs in the holder
+        holder.wait()
+    assert (run / runs.LOCK).is_file()  # kill -9 skipped the holder's clean-up ...
+    with runs.run_lock(run):  # ... but the system dropped its lock: taken over
+        pass
+    assert not (run / runs.LOCK).exists()
 
 
 def test_prepare_creates_a_new_folder(tmp_path):

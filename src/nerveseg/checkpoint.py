@@ -19,7 +19,7 @@ from torch import nn
 
 from nerveseg.errors import ConfigError, NervesegError
 from nerveseg.files import atomic_path
-from nerveseg.models import build_model
+from nerveseg.models import ModelConfig, build_model
 from nerveseg.postprocess import PostprocessParams
 from nerveseg.settings import from_mapping, setting
 
@@ -28,6 +28,13 @@ FORMAT = "nerveseg-model"
 # ``threshold``, ``min_area`` and ``presence_threshold``) still load.
 FORMAT_VERSION = 2
 _LEGACY_POSTPROCESS_KEYS = ("threshold", "min_area", "presence_threshold")
+# What a model file may pass to a network (see nerveseg.models); width and depth are bounded by
+# ModelConfig, so a hostile file cannot ask for a 200-times-wide network.
+_MODEL_ARGUMENTS = frozenset(
+    {"width", "depth", "presence_head", "in_channels", "out_channels", "output_prior"}
+)
+# The largest network input side a model file may ask for (Kaggle frames are 420x580).
+MAX_IMAGE_SIDE = 2048
 
 
 @dataclass
@@ -46,7 +53,8 @@ class ModelInfo:
 
     model_name: str
     model_kwargs: dict[str, Any]
-    image_size: tuple[int, int] = setting(at_least=1)
+    # Bounded so a hostile file cannot make nerveseg allocate gigabytes before failing.
+    image_size: tuple[int, int] = setting(at_least=1, at_most=MAX_IMAGE_SIDE)
     mean: float = setting(at_least=0.0, at_most=1.0)
     std: float = setting(above=0.0)
     postprocess: PostprocessParams = field(default_factory=PostprocessParams)
@@ -71,9 +79,47 @@ class ModelInfo:
         if raw.get("score") is None:  # strict JSON writes NaN as null
             raw["score"] = math.nan
         try:
-            return from_mapping(cls, raw, source=f"{source}: model description")
+            info = from_mapping(cls, raw, source=f"{source}: model description")
+            check_model_arguments(info, source)
         except ConfigError as exc:
             raise NervesegError(str(exc)) from None
+        return info
+
+
+def check_model_arguments(info: ModelInfo, source: str) -> None:
+    """Check the described network against :class:`ModelConfig`'s bounds and its input size.
+
+    A width of 200 or an unknown argument is refused here, in one line, instead of being
+    allocated (several GB) or failing deep inside the model's constructor; the network is
+    built on the ``meta`` device, which takes no memory.
+    """
+    kwargs = dict(info.model_kwargs)
+    unknown = sorted(set(kwargs) - _MODEL_ARGUMENTS)
+    if unknown:
+        raise ConfigError(
+            f"{source}: model description: unknown model argument(s) {', '.join(unknown)}; "
+            f"a nerveseg model takes {', '.join(sorted(_MODEL_ARGUMENTS))}"
+        )
+    sized = {k: kwargs.pop(k) for k in ("width", "depth", "presence_head") if k in kwargs}
+    config = from_mapping(ModelConfig, {"name": info.model_name, **sized}, source=source)
+    for key in ("in_channels", "out_channels"):
+        if key in kwargs and (not _is_int(kwargs[key]) or not 1 <= kwargs[key] <= 16):
+            raise ConfigError(f"{source}: model description: {key} must be 1 to 16")
+    prior = kwargs.get("output_prior", 0.5)
+    if not isinstance(prior, float | int) or isinstance(prior, bool) or not 0 < prior < 1:
+        raise ConfigError(f"{source}: model description: output_prior must be between 0 and 1")
+    with torch.device("meta"):
+        model = build_model(config.name, **config.build_kwargs(), **kwargs)
+    divisor = int(getattr(model, "size_divisor", 1))
+    if any(side % divisor for side in info.image_size):
+        raise ConfigError(
+            f"{source}: image_size {list(info.image_size)} is not a multiple of {divisor}, "
+            f"which {info.model_name} needs; the file is damaged or was edited"
+        )
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def save_model_file(path: Path, model: nn.Module, info: ModelInfo) -> None:
@@ -113,7 +159,17 @@ def load_model(path: Path, map_location: str | torch.device = "cpu") -> tuple[nn
         ) from None
     check_format(payload, path, "use a run's model.pt")
     info = ModelInfo.from_dict(payload.get("info"), str(path))
+    weights = payload.get("state_dict")
+    if not isinstance(weights, dict):
+        raise NervesegError(f"{path}: holds no weights (state_dict); use a run's model.pt")
     model = build_model(info.model_name, **info.model_kwargs)
-    model.load_state_dict(payload["state_dict"])
+    try:
+        model.load_state_dict(weights)
+    except Exception as exc:  # size mismatch, missing keys, non-tensors
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise NervesegError(
+            f"{path}: its weights do not fit the model it describes ({first}); the file is "
+            "damaged or was edited"
+        ) from None
     model.eval()
     return model, info

@@ -17,6 +17,7 @@ and tuning code reads them from here. How values are checked lives in :mod:`nerv
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -34,7 +35,7 @@ from nerveseg.models import ModelConfig
 from nerveseg.postprocess import PostprocessParams
 from nerveseg.settings import check_all, merge, setting
 
-SCHEDULERS = ("plateau", "cosine", "none")
+SCHEDULERS = ("plateau", "cosine", "warmup_cosine", "none")
 # Lightning's precision names (lightning.fabric.connector._PRECISION_INPUT).
 PRECISIONS = (
     "32-true", "32", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64-true", "64", "16",
@@ -59,6 +60,9 @@ class OptimConfig:
     scheduler: str = setting("plateau", choices=SCHEDULERS)
     plateau_patience: int = setting(3, at_least=0)
     plateau_factor: float = setting(0.5, above=0.0, below=1.0)
+    # warmup_cosine: epochs of linear warm-up, then cosine decay to the end of the epoch or
+    # wall-clock budget (nerveseg.training.schedule).
+    warmup_epochs: float = setting(1.0, at_least=0.0)
 
 
 @dataclass
@@ -81,6 +85,10 @@ class TrainConfig:
     max_minutes: float = setting(0.0, at_least=0.0)  # 0 = no wall-clock limit
     progress_bar: bool = True
     channels_last: bool = False  # NHWC layout: faster on GPUs with bf16/fp16, not on this CPU
+    # Validation, checkpoints and model.pt use an exponential moving average of the weights with
+    # this time constant in epochs (nerveseg.training.averaging); 0 = the raw weights.
+    ema_epochs: float = setting(0.0, at_least=0.0)
+    grad_clip_norm: float = setting(0.0, at_least=0.0)  # clip the gradient's norm; 0 = off
 
     def check(self) -> None:
         if self.devices == 0:
@@ -143,13 +151,24 @@ def preset_names() -> list[str]:
     return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
-def load_config(preset: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:
-    """Build a RunConfig from defaults, an optional preset (name or YAML path) and overrides."""
+def load_config(
+    preset: str | Path | None = None,
+    overrides: list[str] | None = None,
+    flags: Mapping[str, Any] | None = None,
+) -> RunConfig:
+    """Build a RunConfig from defaults, an optional preset (name or YAML path) and overrides.
+
+    ``flags`` maps dotted settings to values a command line flag gave (``{"data.root": path}``):
+    they are taken as they are, not parsed as YAML, so ``--data "scans #2"`` stays that folder,
+    and they win over ``--set``.
+    """
     config = RunConfig()
     if preset:
         config = merge(config, _read_preset(preset), source=str(preset))
     for item in overrides or []:
         config = apply_override(config, item)
+    for dotted, value in (flags or {}).items():
+        config = merge(config, _nested(dotted.split("."), value), source=dotted)
     check_all(config)
     return config
 
@@ -171,10 +190,18 @@ def _read_preset(preset: str | Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{preset}: not valid YAML: {exc}") from None
+        raise ConfigError(f"{preset}: not valid YAML ({yaml_problem(exc)})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{preset}: the top level must be a mapping of sections")
     return data
+
+
+def yaml_problem(exc: yaml.YAMLError) -> str:
+    """PyYAML's multi-line complaint as one phrase with its line and column."""
+    problem = getattr(exc, "problem", None) or "unreadable"
+    mark = getattr(exc, "problem_mark", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    return f"{where}{problem}"
 
 
 def apply_override(config: RunConfig, item: str) -> RunConfig:
@@ -188,10 +215,15 @@ def apply_override(config: RunConfig, item: str) -> RunConfig:
     except yaml.YAMLError:
         value = raw
     parts, value = _into_mapping(config, parts, value)
+    return merge(config, _nested(parts, value), source=f"--set {item}")
+
+
+def _nested(parts: list[str], value: Any) -> dict[str, Any]:
+    """``["data", "root"], v`` -> ``{"data": {"root": v}}``."""
     nested: dict[str, Any] = {parts[-1]: value}
     for part in reversed(parts[:-1]):
         nested = {part: nested}
-    return merge(config, nested, source=f"--set {item}")
+    return nested
 
 
 def _into_mapping(config: Any, parts: list[str], value: Any) -> tuple[list[str], Any]:

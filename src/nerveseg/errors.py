@@ -37,15 +37,24 @@ class Problem:
 
 
 class DataError(NervesegError):
-    """One or more input files are unusable; every problem found is listed, not just the first."""
+    """One or more input files are unusable.
+
+    The message is one line: the first few problems and the fix (``nerveseg inspect`` lists
+    every one); :attr:`problems` keeps them all for code that wants the full list.
+    """
+
+    SHOWN = 3
 
     def __init__(self, problems: Sequence[Problem], hint: str = "") -> None:
         self.problems = list(problems)
-        shown = "\n".join(f"  - {p}" for p in self.problems[:50])
-        more = len(self.problems) - 50
-        if more > 0:
-            shown += f"\n  ... and {more} more"
-        message = f"{len(self.problems)} problem(s) in the input data:\n{shown}"
+        shown = "; ".join(str(p) for p in self.problems[: self.SHOWN])
+        if len(self.problems) == 1:
+            message = shown
+        else:
+            message = f"{len(self.problems)} problems in the input data: {shown}"
+            more = len(self.problems) - self.SHOWN
+            if more > 0:
+                message += f" (and {more} more; nerveseg inspect lists them all)"
         if hint:
-            message += f"\n{hint}"
+            message += f". {hint}"
         super().__init__(message)

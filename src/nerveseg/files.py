@@ -6,6 +6,7 @@ file in the same folder, renamed into place only when complete.
 
 from __future__ import annotations
 
+import glob
 import json
 import math
 import os
@@ -27,10 +28,17 @@ _UMASK = _current_umask()
 
 @contextmanager
 def atomic_path(target: Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``target``; rename it onto ``target`` only on success."""
+    """Yield a temporary path beside ``target``; rename it onto ``target`` only on success.
+
+    The temporary file's name carries the writing process's id, so a file left by a killed
+    writer (``kill -9`` skips every ``finally``) is removed the next time ``target`` is written.
+    """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    remove_stale_temporaries(target)
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f"{_temporary_prefix(target)}{os.getpid()}.", suffix=".tmp", dir=target.parent
+    )
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -41,6 +49,35 @@ def atomic_path(target: Path) -> Iterator[Path]:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def _temporary_prefix(target: Path) -> str:
+    return f".{target.name}."
+
+
+def remove_stale_temporaries(target: Path) -> list[Path]:
+    """Remove temporary files of ``target`` whose writing process no longer runs."""
+    prefix = _temporary_prefix(target)
+    removed = []
+    for path in Path(target).parent.glob(f"{glob.escape(prefix)}*.tmp"):
+        pid = path.name[len(prefix) :].split(".", 1)[0]
+        if pid.isdigit() and not process_alive(int(pid)):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with id ``pid`` runs on this machine."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, owned by someone else
+        return True
+    return True
 
 
 def atomic_write(target: Path, writer: Callable[[IO[str]], None]) -> None:

@@ -9,16 +9,24 @@ marks the run as finished, and nerveseg refuses to write over a finished run unl
 Later stages add ``evaluation.json``, ``per_image.csv``, ``postprocess.json`` and ``report/``.
 A cross-validation folder holds one run per fold, ``fold-0/``, ``fold-1/`` ..., and the
 post-processing and report of the fold ensemble.
+
+Safety rules: a run folder carries a marker (``.nerveseg-run``) that nerveseg writes when it
+creates it; replacing a run removes only the entries nerveseg writes, never a user's file; and
+one process at a time writes to a run (:func:`run_lock`).
 """
 
 from __future__ import annotations
 
 import enum
+import functools
 import json
+import os
 import re
 import shutil
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, TypeVar
 
 from nerveseg.errors import NervesegError
 
@@ -36,8 +44,18 @@ EVALUATION = "evaluation.json"
 PER_IMAGE = "per_image.csv"
 POSTPROCESS = "postprocess.json"
 REPORT_DIR = "report"
+MARKER = ".nerveseg-run"  # written first: this folder is a run nerveseg made
+LOCK = ".nerveseg-lock"  # held by the one process writing to the run; holds its PID
+EXPORTS = ("model.onnx", "model.ts")  # `nerveseg export RUN` writes beside model.pt
+# Every entry a run folder may hold that nerveseg wrote: all that --overwrite ever removes.
+RUN_ENTRIES = frozenset(
+    {MARKER, LOCK, CONFIG, SPLIT, SUMMARY, MODEL, CHECKPOINTS, LOGS, METRICS, CLEAN_SUMMARY,
+     EVALUATION, PER_IMAGE, POSTPROCESS, REPORT_DIR, *EXPORTS}
+)  # fmt: skip
 # The validation competition score: what checkpoints, early stopping and tuning maximise.
 VAL_SCORE = "val/score"
+
+T = TypeVar("T")
 
 FOLD_GLOB = "fold-*"
 _FOLD_NAME = re.compile(r"fold-(\d+)")
@@ -55,19 +73,38 @@ class RunState(enum.Enum):
 def run_state(run: Path) -> RunState:
     """The state of ``run``; a folder that is not a nerveseg run raises (never touch it)."""
     run = Path(run)
+    if run.exists() and not run.is_dir():
+        raise NervesegError(f"{run}: exists and is not a folder; choose another --run")
+    if not run.is_dir() or not set(_entries(run)) - {MARKER, LOCK}:
+        return RunState.NEW
+    if not is_run(run):
+        raise NervesegError(
+            f"{run}: folder exists and is not a nerveseg run; choose an empty or new --run folder"
+        )
     if (run / SUMMARY).is_file():
         return RunState.FINISHED
     if last_checkpoint(run).is_file():
         return RunState.RESUMABLE
-    if run.exists() and not run.is_dir():
-        raise NervesegError(f"{run}: exists and is not a folder; choose another --run")
-    if not run.is_dir() or not any(run.iterdir()):
-        return RunState.NEW
-    if not (run / CONFIG).is_file():
-        raise NervesegError(
-            f"{run}: folder exists and is not a nerveseg run; choose an empty or new --run folder"
-        )
     return RunState.STARTED
+
+
+def is_run(folder: Path) -> bool:
+    """A folder nerveseg made for a run: its marker, or (runs from before the marker) a config
+    and nothing but entries a run holds."""
+    folder = Path(folder)
+    if (folder / MARKER).is_file():
+        return True
+    names = set(_entries(folder))
+    return CONFIG in names and not names - RUN_ENTRIES - _temporaries(names)
+
+
+def _entries(folder: Path) -> list[str]:
+    return [p.name for p in folder.iterdir()]
+
+
+def _temporaries(names: set[str]) -> set[str]:
+    """Half-written files of nerveseg's atomic writes (``.NAME.PID.xxxx.tmp``)."""
+    return {n for n in names if n.startswith(".") and n.endswith(".tmp")}
 
 
 def last_checkpoint(run: Path) -> Path:
@@ -75,31 +112,117 @@ def last_checkpoint(run: Path) -> Path:
     return Path(run) / CHECKPOINTS / LAST_CHECKPOINT
 
 
-def prepare_run_dir(run: Path, *, overwrite: bool = False) -> None:
-    """Make ``run`` ready for a fresh training run, or explain why it cannot be.
+def check_new_run(run: Path, *, overwrite: bool = False) -> RunState:
+    """Raise unless a fresh run may be trained in ``run``; changes nothing on disk.
 
-    - new or empty folder: created.
-    - existing run without ``overwrite``: refused, with the ways forward.
-    - ``overwrite``: the old run is removed, but only if it looks like a nerveseg run, so a typo
-      in ``--run`` cannot delete someone's data.
+    - new or empty folder, or a failed start (a config and no checkpoint): fine.
+    - a finished or resumable run without ``overwrite``: refused, with the ways forward.
+    - a folder that is not a nerveseg run: refused, even with ``overwrite``.
+    """
+    state = run_state(run)
+    if state in (RunState.FINISHED, RunState.RESUMABLE) and not overwrite:
+        what = "a finished run" if state is RunState.FINISHED else "an unfinished run"
+        raise NervesegError(
+            f"{run}: holds {what}; pass --resume to continue it, --overwrite to replace it, "
+            "or choose another --run"
+        )
+    return state
+
+
+def prepare_run_dir(run: Path, *, overwrite: bool = False) -> None:
+    """Make ``run`` ready for a fresh training run (see :func:`check_new_run`).
+
+    Replacing a run removes only the entries nerveseg writes (:data:`RUN_ENTRIES`); any other
+    file a user put there stays. Call it once the new run's config, data and model are known to
+    work, so a typo cannot cost the old run.
     """
     run = Path(run)
-    state = run_state(run)
-    if state is not RunState.NEW:
-        if not overwrite:
-            what = "a finished run" if state is RunState.FINISHED else "an unfinished run"
-            raise NervesegError(
-                f"{run}: holds {what}; pass --resume to continue it, --overwrite to replace it, "
-                "or choose another --run"
-            )
-        shutil.rmtree(run)
+    if check_new_run(run, overwrite=overwrite) is not RunState.NEW:
+        for name in sorted((RUN_ENTRIES - {LOCK}) & set(_entries(run))):
+            path = run / name
+            shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
     run.mkdir(parents=True, exist_ok=True)
+    (run / MARKER).write_text("a run folder nerveseg made; see nerveseg.runs\n", encoding="utf-8")
+
+
+_HELD: set[Path] = set()  # the run locks this process holds
+
+
+@contextmanager
+def run_lock(folder: Path) -> Iterator[None]:
+    """Hold ``folder`` for this process: a second process is refused, naming the first's PID.
+
+    An advisory ``flock`` on ``.nerveseg-lock``, removed on release: the system drops the lock
+    when the holder exits, even by ``kill -9``, so a killed run never leaves its folder blocked
+    (its stale lock file is simply taken over).
+    """
+    folder = Path(folder)
+    if not folder.is_dir():  # nothing to hold: the caller reports the missing run
+        yield
+        return
+    path = folder / LOCK
+    key = path.resolve()
+    if key in _HELD:  # this process holds it already (a report that evaluates, say)
+        yield
+        return
+    handle = _acquire(path)
+    _HELD.add(key)
+    try:
+        yield
+    finally:
+        _HELD.discard(key)
+        path.unlink(missing_ok=True)  # before closing: no one can lock this file meanwhile
+        handle.close()  # closing releases the lock
+
+
+def _acquire(path: Path) -> IO[str]:
+    """Open and lock ``path``; retry when the holder removed the file between open and lock."""
+    import fcntl
+
+    while True:
+        handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 (held until release)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "?"
+            handle.close()
+            raise NervesegError(
+                f"{path.parent}: another nerveseg process (PID {holder}) is writing to it; wait "
+                "for it to finish or stop it"
+            ) from None
+        if path.exists() and os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino:
+            break
+        handle.close()  # locked a file its holder had just removed: take the new one
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle
+
+
+def holding_run(function: Callable[..., T]) -> Callable[..., T]:
+    """Decorate a stage that writes into the run folder given as its first argument so that it
+    runs under :func:`run_lock`: no two processes write one run at once."""
+
+    @functools.wraps(function)
+    def held(run: Path, *args: Any, **kwargs: Any) -> T:
+        with run_lock(run):
+            return function(run, *args, **kwargs)
+
+    return held
 
 
 def require_resumable(run: Path) -> None:
-    """Raise unless ``run`` has a last checkpoint to continue from."""
-    if not last_checkpoint(run).is_file():
-        raise NervesegError(f"{run}: nothing to resume (no {CHECKPOINTS}/{LAST_CHECKPOINT})")
+    """Raise unless ``run`` has a last checkpoint to continue from (and is not finished)."""
+    state = run_state(run)
+    if state is RunState.FINISHED:
+        raise NervesegError(f"{run}: finished earlier, nothing to resume; --overwrite retrains it")
+    if state is not RunState.RESUMABLE:
+        raise NervesegError(
+            f"{run}: nothing to resume (no {CHECKPOINTS}/{LAST_CHECKPOINT}); train it afresh "
+            "with the same command without --resume"
+        )
 
 
 def read_json(path: Path) -> Any:
@@ -113,8 +236,8 @@ def require_finished(run: Path) -> None:
     """Raise unless ``run`` holds a trained model."""
     if not (Path(run) / MODEL).is_file():
         raise NervesegError(
-            f"{run}: no {MODEL} here; train first (nerveseg train --run {run}) or point --run at a "
-            "finished run"
+            f"{run}: no {MODEL} here; train first (nerveseg train --run {run}) or give a finished "
+            "run folder"
         )
 
 

@@ -126,3 +126,31 @@ def test_every_fold_trains_into_its_own_run(tiny_data, tmp_path):
     assert val_sets[0] | val_sets[1] == {"1", "2", "3", "4"}
     # Finished folds are skipped on --resume instead of being retrained or refused.
     assert main([*args, *SMOKE, "--resume"]) == 0
+
+
+def test_resume_on_a_finished_run_says_so_and_changes_nothing(run_copy, capsys):
+    before = {p: p.stat().st_mtime_ns for p in run_copy.rglob("*") if p.is_file()}
+    assert main(["train", "--run", str(run_copy), "--resume"]) == 0
+    assert "finished earlier, nothing to resume" in capsys.readouterr().out
+    assert {p: p.stat().st_mtime_ns for p in run_copy.rglob("*") if p.is_file()} == before
+
+
+def test_export_overwrite_replaces_its_own_file_only(run_copy, tmp_path):
+    out = tmp_path / "m.onnx"
+    assert main(["export", str(run_copy), "--out", str(out)]) == 0
+    assert main(["export", str(run_copy), "--out", str(out), "--overwrite"]) == 0
+    mine = tmp_path / "mine.onnx"
+    mine.write_bytes(b"my own model")
+    assert main(["export", str(run_copy), "--out", str(mine), "--overwrite"]) == 2
+    assert mine.read_bytes() == b"my own model"
+
+
+@pytest.mark.parametrize(
+    ("device", "says"),
+    [("bogus", "unknown device"), ("cuda:x", "unknown device"), ("cpu:1", "unknown device")],
+)
+def test_devices_are_checked_when_parsed(device, says, capsys):
+    from nerveseg.inference.predictor import check_device
+
+    assert says in check_device(device)
+    assert check_device("cpu") is None and check_device("auto") is None

@@ -336,3 +336,12 @@ def test_split_layout_messages_name_the_other_folder(tmp_path: Path) -> None:
     reasons = _reasons(error)
     assert "expected masks/a.png or masks/a_mask.png" in reasons[0]
     assert "mask without image: no images/b.png" in reasons[1]
+
+
+def test_hidden_files_are_left_out_with_a_warning(tmp_path: Path, caplog) -> None:
+    for name in ("1.png", "._1.png", ".2.png"):
+        Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / name)
+    with caplog.at_level("WARNING", logger="nerveseg"):
+        samples = discover_unlabelled(tmp_path)
+    assert [s.name for s in samples] == ["1"]
+    assert "left out 2 hidden file(s) (.2.png, ._1.png)" in caplog.text

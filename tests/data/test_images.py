@@ -228,3 +228,23 @@ def test_json_writes_undefined_averages_as_null(tmp_path: Path) -> None:
 
     write_json(tmp_path / "a.json", {"score": float("nan"), "rows": [1.0, float("nan")]})
     assert json.loads((tmp_path / "a.json").read_text()) == {"score": None, "rows": [1.0, None]}
+
+
+def test_a_label_painted_as_transparency_is_read_from_alpha(tmp_path: Path) -> None:
+    label = np.zeros((8, 10), np.uint8)
+    label[2:5, 3:7] = 255
+    rgba = np.zeros((8, 10, 4), np.uint8)
+    rgba[..., 3] = label  # uniform (black) colour, the label only in alpha
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "m.png")
+    assert np.array_equal(read_mask(tmp_path / "m.png"), label > 0)
+    la = np.stack([np.full((8, 10), 255, np.uint8), label], axis=-1)
+    Image.fromarray(la, "LA").save(tmp_path / "la.png")
+    assert np.array_equal(read_mask(tmp_path / "la.png"), label > 0)
+
+
+def test_a_coloured_label_with_flat_alpha_keeps_its_colour(tmp_path: Path) -> None:
+    rgba = np.zeros((8, 10, 4), np.uint8)
+    rgba[2:5, 3:7, :3] = 255
+    rgba[..., 3] = 255  # opaque everywhere: alpha says nothing
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "m.png")
+    assert read_mask(tmp_path / "m.png").sum() == 12

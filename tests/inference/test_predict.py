@@ -94,3 +94,51 @@ def test_own_frame_names_get_a_masks_table(model_file, tiny_data, tmp_path):
     assert [line.split(",")[0] for line in lines[1:]] == ["patientA_1", "patientA_2", "patientA_3"]
     assert not (out / "submission.csv").exists()
     assert main(args) == 2  # a second run into the same --out is refused, as for submission.csv
+
+
+def test_skip_bad_gives_an_unreadable_frame_an_empty_row(model_file, tiny_data, tmp_path):
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i, frame in enumerate(sorted((tiny_data / "test").glob("*.tif"))[:3], start=1):
+        (frames / f"{i}.tif").write_bytes(frame.read_bytes())
+    (frames / "4.tif").write_bytes(b"not a tiff")
+    out = tmp_path / "out"
+    with pytest.raises(NervesegError, match="--skip-bad"):
+        predict_folder(model_file, frames, out, progress=False)
+    assert not out.exists()  # the chunk failed to decode: nothing written
+    with pytest.warns(UserWarning, match="4.tif"):
+        result = predict_folder(model_file, frames, out, skip_bad=True, progress=False)
+    rows = (out / "submission.csv").read_text().splitlines()
+    assert result.frames == 4 and rows[-1] == "4,"
+    assert sorted(p.name for p in (out / "masks").iterdir()) == [f"{i}_mask.png" for i in (1, 2, 3)]
+
+
+def test_overwrite_replaces_only_the_files_prediction_wrote(model_file, tiny_data, tmp_path):
+    out = tmp_path / "out"
+    predict_folder(model_file, tiny_data / "test", out, progress=False)
+    (out / "notes.txt").write_text("mine")
+    (out / "masks" / "keep.txt").write_text("mine too")
+    predict_folder(model_file, tiny_data / "test", out, overwrite=True, progress=False)
+    assert (out / "notes.txt").read_text() == "mine"
+    assert (out / "masks" / "keep.txt").read_text() == "mine too"
+    assert (out / prediction.MARKER).is_file()
+
+
+def test_a_data_sets_masks_are_never_taken_for_predictions(model_file, tiny_data, tmp_path):
+    data = tmp_path / "scans"
+    (data / "masks").mkdir(parents=True)
+    (data / "masks" / "1.png").write_bytes(b"ground truth")
+    with pytest.raises(NervesegError, match="did not write"):
+        predict_folder(model_file, tiny_data / "test", data, overwrite=True, progress=False)
+    assert (data / "masks" / "1.png").read_bytes() == b"ground truth"
+
+
+def test_two_files_with_one_test_id_are_refused_before_writing(model_file, tiny_data, tmp_path):
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    frame = next((tiny_data / "test").glob("*.tif")).read_bytes()
+    for name in ("7.tif", "12.tif", "012.tif"):
+        (frames / name).write_bytes(frame)
+    with pytest.raises(NervesegError, match=r"012.tif and 12.tif: both are test id 12"):
+        predict_folder(model_file, frames, tmp_path / "out", progress=False)
+    assert not (tmp_path / "out").exists()

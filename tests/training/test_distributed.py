@@ -107,8 +107,9 @@ def one_process(tiny_data, tmp_path_factory) -> Path:
 def two_processes(tiny_data, tmp_path_factory) -> tuple[Path, list[str]]:
     """Two processes: one epoch, then --resume for a second (also with two processes).
 
-    A finished one-epoch run stands in for an interrupted one: its last checkpoint is the
-    state after epoch 0 either way. Raising ``epochs`` in its saved config lets --resume go on.
+    A one-epoch run without its summary stands in for an interrupted one: its last checkpoint
+    is the state after epoch 0 either way (a finished run is never resumed). Raising ``epochs``
+    in its saved config lets --resume go on.
     """
     run = tmp_path_factory.mktemp("ddp") / "two"
     first = nerveseg(
@@ -125,6 +126,7 @@ def two_processes(tiny_data, tmp_path_factory) -> tuple[Path, list[str]]:
     config = yaml.safe_load((run / "config.yaml").read_text())
     config["train"]["epochs"] = 2
     (run / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    (run / "summary.json").unlink()
     second = nerveseg("train", "--run", str(run), "--resume")
     return run, [first.stdout, second.stdout]
 

@@ -28,6 +28,7 @@ from nerveseg.cli import (
     tune,
     view,
 )
+from nerveseg.cli.common import OneLineParser
 from nerveseg.errors import NervesegError
 
 # The order of `nerveseg --help`.
@@ -56,7 +57,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.handler(args)
     except NervesegError as exc:
-        print(f"nerveseg: error: {exc}", file=sys.stderr)
+        # One line, always: a message that spans lines (a library's text inside) is joined.
+        message = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+        print(f"nerveseg: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("nerveseg: interrupted", file=sys.stderr)
@@ -94,9 +97,7 @@ def _quiet_logging() -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="nerveseg", description="Nerve segmentation in ultrasound images."
-    )
+    parser = OneLineParser(prog="nerveseg", description="Nerve segmentation in ultrasound images.")
     parser.add_argument("--version", action="version", version=f"nerveseg {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:

@@ -6,7 +6,13 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from nerveseg.cli.common import override_argument
+from nerveseg.cli.common import (
+    non_negative_int,
+    override_argument,
+    positive_float,
+    positive_int,
+    positive_ints,
+)
 
 RUNTIME_HELP = "torch, torch-cl (channels-last), onnx, onnx-int8 (static int8 quantisation)"
 
@@ -26,11 +32,15 @@ def add(commands) -> None:
         help="a preset's architecture with random weights (repeatable; default: demo)",
     )
     parser.add_argument(
-        "--width", type=float, action="append", default=[], help="override the width (repeatable)"
+        "--width",
+        type=positive_float,
+        action="append",
+        default=[],
+        help="override the width (repeatable)",
     )
     parser.add_argument(
         "--size",
-        type=int,
+        type=positive_int,
         nargs=2,
         action="append",
         default=[],
@@ -39,10 +49,14 @@ def add(commands) -> None:
     )
     override_argument(parser)
     parser.add_argument("--runtimes", default="torch,torch-cl,onnx", help=RUNTIME_HELP)
-    parser.add_argument("--threads", type=int, help="threads per runtime (default: all cores)")
-    parser.add_argument("--batch-sizes", default="1,4,16", help="for the throughput column")
-    parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--iterations", type=int, default=50)
+    parser.add_argument(
+        "--threads", type=positive_int, help="threads per runtime (default: all cores)"
+    )
+    parser.add_argument(
+        "--batch-sizes", type=positive_ints, default="1,4,16", help="for the throughput column"
+    )
+    parser.add_argument("--warmup", type=non_negative_int, default=5)
+    parser.add_argument("--iterations", type=positive_int, default=50)
     parser.add_argument("--frames", type=Path, help="folder of real frames (default: synthetic)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.set_defaults(handler=_run_bench)
@@ -59,7 +73,7 @@ def _run_bench(args: argparse.Namespace) -> int:
         threads=args.threads,
         warmup=args.warmup,
         iterations=args.iterations,
-        batch_sizes=tuple(int(b) for b in args.batch_sizes.split(",")),
+        batch_sizes=args.batch_sizes,
         frames_dir=args.frames,
     )
     print(format_table(report))

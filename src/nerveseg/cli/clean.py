@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from nerveseg.cli.common import positive_float, positive_int
 from nerveseg.data.quality.duplicates import DEFAULT_THRESHOLD
 
 # What each repairing policy would do, in the summary's words.
@@ -27,13 +28,13 @@ def add(commands) -> None:
     )
     parser.add_argument(
         "--threshold",
-        type=float,
+        type=positive_float,
         default=DEFAULT_THRESHOLD,
         help=f"signature distance below which frames are duplicates (default {DEFAULT_THRESHOLD})",
     )
     parser.add_argument(
         "--size",
-        type=int,
+        type=positive_int,
         nargs=2,
         default=(96, 128),
         metavar=("HEIGHT", "WIDTH"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from nerveseg.cli.common import config_arguments
+from nerveseg.cli.common import config_arguments, positive_float
 
 
 def add(commands) -> None:
@@ -22,18 +22,20 @@ def add(commands) -> None:
         "'segnet:width=0.25;segnet_basic;unet:width=0.5,presence_head=true'",
     )
     config_arguments(parser)
-    parser.add_argument("--budget-minutes", type=float, help="wall-clock training budget per model")
+    parser.add_argument(
+        "--budget-minutes", type=positive_float, help="wall-clock training budget per model"
+    )
     parser.set_defaults(handler=_run_compare)
 
 
 def _run_compare(args: argparse.Namespace) -> int:
     from nerveseg.experiments.compare import TABLE_MD, compare_models
 
-    overrides = [*args.overrides, f"data.root={args.data}"]
+    flags: dict[str, object] = {"data.root": str(args.data)}  # literal: never parsed as YAML
     if args.budget_minutes is not None:
-        overrides.append(f"train.max_minutes={args.budget_minutes}")
+        flags["train.max_minutes"] = args.budget_minutes
     specs = [s for s in args.models.replace(";", " ").split() if s]
-    compare_models(specs, args.out, preset=args.preset, overrides=overrides)
+    compare_models(specs, args.out, preset=args.preset, overrides=args.overrides, flags=flags)
     print((args.out / TABLE_MD).read_text())
     print(f"table: {args.out / TABLE_MD} (also .csv, .json); chart: {args.out / 'compare.png'}")
     return 0

@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from nerveseg.cli.common import positive_int
+
 
 def add(commands) -> None:
     parser = commands.add_parser(
@@ -22,7 +24,7 @@ def add(commands) -> None:
         "(default web/ beside model.pt)",
     )
     parser.add_argument(
-        "--opset", type=int, help="ONNX opset (default 17, tested with ONNX Runtime 1.32)"
+        "--opset", type=positive_int, help="ONNX opset (default 17, tested with ONNX Runtime 1.32)"
     )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     parser.add_argument(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from nerveseg.cli.common import prediction_arguments
+from nerveseg.cli.common import non_negative_float, prediction_arguments
 
 
 def add(commands) -> None:
@@ -21,7 +21,7 @@ def add(commands) -> None:
     parser.add_argument("run", type=Path, metavar="RUN", help="a finished run folder")
     parser.add_argument(
         "--margin",
-        type=float,
+        type=non_negative_float,
         default=None,
         help="score gain a step must beat to be kept (default: 1 / number of frames)",
     )

@@ -35,6 +35,11 @@ def add(commands) -> None:
         action="store_true",
         help="finish an interrupted prediction: keep the masks in --out, predict the rest",
     )
+    parser.add_argument(
+        "--skip-bad",
+        action="store_true",
+        help="give unreadable frames an empty row (listed in a warning) instead of stopping",
+    )
     prediction_arguments(parser, "average with the left-right flipped frame (2x time)")
     parser.set_defaults(handler=_run_predict)
 
@@ -54,6 +59,7 @@ def _run_predict(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         resume=args.resume,
         batch_size=args.batch_size,
+        skip_bad=args.skip_bad,
     )
     print(
         f"predicted {result.frames} frames ({result.nonempty} with a nerve): "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from nerveseg.cli.common import config_arguments
+from nerveseg.cli.common import config_arguments, fraction, non_negative_int, positive_int
 from nerveseg.config import load_config
 
 
@@ -17,14 +17,18 @@ def add(commands) -> None:
         "out", type=Path, help="folder to write train/, test/, train_masks.csv into"
     )
     config_arguments(parser)
-    parser.add_argument("--subjects", type=int, help="labelled subjects (default 47)")
-    parser.add_argument("--frames-per-subject", type=int, help="frames per subject (default 120)")
-    parser.add_argument("--test-frames", type=int, help="unlabelled frames in test/")
-    parser.add_argument("--width", type=int, help="frame width in pixels (default 580)")
-    parser.add_argument("--height", type=int, help="frame height in pixels (default 420)")
-    parser.add_argument("--empty-fraction", type=float, help="share of frames with no nerve")
+    parser.add_argument("--subjects", type=positive_int, help="labelled subjects (default 47)")
     parser.add_argument(
-        "--contradictory-pairs", type=int, help="near-duplicate pairs labelled inconsistently"
+        "--frames-per-subject", type=positive_int, help="frames per subject (default 120)"
+    )
+    parser.add_argument("--test-frames", type=non_negative_int, help="unlabelled frames in test/")
+    parser.add_argument("--width", type=positive_int, help="frame width in pixels (default 580)")
+    parser.add_argument("--height", type=positive_int, help="frame height in pixels (default 420)")
+    parser.add_argument("--empty-fraction", type=fraction, help="share of frames with no nerve")
+    parser.add_argument(
+        "--contradictory-pairs",
+        type=non_negative_int,
+        help="near-duplicate pairs labelled inconsistently",
     )
     parser.add_argument("--seed", type=int, help="random seed; same seed, same files")
     parser.add_argument("--overwrite", action="store_true", help="replace an earlier synthetic set")

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from nerveseg.cli.common import config_arguments
+from nerveseg.cli.common import config_arguments, non_negative_float, positive_int
 from nerveseg.config import load_config
 
 
@@ -26,12 +26,12 @@ def add(commands) -> None:
     config_arguments(parser)
     parser.add_argument(
         "--trials",
-        type=int,
+        type=positive_int,
         help="finished trials the study should have (tune.trials; the study remembers it)",
     )
     parser.add_argument(
         "--timeout-minutes",
-        type=float,
+        type=non_negative_float,
         help="stop starting trials after this long (tune.timeout_minutes; 0 = no limit)",
     )
     parser.set_defaults(handler=_run_tune)
@@ -42,9 +42,10 @@ def _run_tune(args: argparse.Namespace) -> int:
     from nerveseg.experiments.tune_report import BEST, HISTORY, IMPORTANCE, TRIALS_CSV
 
     overrides = list(args.overrides)
-    if args.data is not None:
-        overrides.append(f"data.root={args.data}")
-    given = load_config(args.preset, overrides) if (args.preset or overrides) else None
+    flags = {"data.root": str(args.data)} if args.data is not None else {}  # literal path
+    given = (
+        load_config(args.preset, overrides, flags) if (args.preset or overrides or flags) else None
+    )
     config = study_base_config(
         args.study, given, trials=args.trials, timeout_minutes=args.timeout_minutes
     )

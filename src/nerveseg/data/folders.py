@@ -13,12 +13,15 @@ scanning only pairs names, so it stays instant on thousands of files.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from nerveseg.data.images import IMAGE_SUFFIXES, is_image_file
 from nerveseg.errors import DataError, Problem
+
+log = logging.getLogger(__name__)
 
 MASK_SUFFIX = "_mask"
 _DIGIT_RUNS = re.compile(r"(\d+)", re.ASCII)
@@ -61,8 +64,22 @@ def require_folder(path: Path, what: str = "data folder") -> Path:
 
 
 def image_files(folder: Path) -> list[Path]:
-    """Image files directly in ``folder``, in a stable order (subfolders are not searched)."""
-    return sorted(p for p in folder.iterdir() if is_image_file(p) and p.is_file())
+    """Image files directly in ``folder``, in a stable order (subfolders are not searched).
+
+    Hidden files (``.x.png``, macOS's ``._x.png``) are left out, with a warning naming them, so a
+    frame that is hidden by mistake is never dropped without a word.
+    """
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    hidden = [p for p in files if not is_image_file(p)]
+    if hidden:
+        log.warning(
+            "%s: left out %d hidden file(s) (%s%s); rename them without the leading '.' to use them",
+            folder,
+            len(hidden),
+            ", ".join(p.name for p in hidden[:3]),
+            " ..." if len(hidden) > 3 else "",
+        )
+    return [p for p in files if is_image_file(p) and p.is_file()]
 
 
 def mask_base(stem: str) -> str | None:

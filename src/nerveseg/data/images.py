@@ -70,8 +70,11 @@ def _mask_values(path: Path, image: Image.Image) -> np.ndarray:
 
     Palette images keep their indices (a ``{0, 1}`` palette mask stays ``{0, 1}``). RGB files
     whose channels are equal (grayscale saved as colour) keep the exact values; genuinely
-    coloured ones fall back to Pillow's ITU-R 601 luminance.
+    coloured ones fall back to Pillow's ITU-R 601 luminance. An image whose colour is uniform
+    but whose alpha varies (a label painted as transparency) is read from its alpha.
     """
+    if image.mode in _ALPHA_MODES and _label_in_alpha(image):
+        return np.asarray(image.getchannel("A"))
     if image.mode in ("L", "P") or image.mode in _SIXTEEN_BIT_MODES:
         return np.asarray(image)
     if image.mode == "1":
@@ -87,6 +90,18 @@ def _mask_values(path: Path, image: Image.Image) -> np.ndarray:
     if np.array_equal(first, pixels[..., 1]) and np.array_equal(first, pixels[..., 2]):
         return first
     return np.asarray(rgb.convert("L"))
+
+
+_ALPHA_MODES = ("RGBA", "LA", "PA", "La", "RGBa")
+
+
+def _label_in_alpha(image: Image.Image) -> bool:
+    """True when every colour channel is one flat value and the alpha channel is not."""
+    alpha_low, alpha_high = image.getchannel("A").getextrema()
+    if alpha_low == alpha_high:
+        return False
+    colour = [band for band in image.getbands() if band != "A"]
+    return all(len(set(image.getchannel(b).getextrema())) == 1 for b in colour)
 
 
 def _to_uint8(path: Path, values: np.ndarray) -> np.ndarray:
@@ -137,7 +152,7 @@ def read_mask(path: Path, *, threshold: bool = False) -> np.ndarray:
     shown = ", ".join(str(v) for v in present[:6]) + (" ..." if len(present) > 6 else "")
     reason = (
         f"mask is not binary ({len(present)} distinct values: {shown}); lossy formats like JPEG "
-        "blur masks, save masks as PNG or TIFF (or enable mask thresholding)"
+        "blur masks, save masks as PNG or TIFF"
     )
     raise DataError([Problem(path, reason)])
 

@@ -25,7 +25,10 @@ from nerveseg.errors import DataError, NervesegError, Problem
 # machine without the start-up and pickling cost of processes.
 _WORKERS = 2
 
-_LOAD_HINT = "Fix or replace the files listed, or skip bad samples (skip_bad=True) to use the rest."
+_LOAD_HINT = (
+    "Fix or replace the files listed, or skip bad samples with --skip-bad (skip_bad=True in "
+    "Python) to use the rest."
+)
 
 
 @dataclass

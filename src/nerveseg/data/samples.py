@@ -30,7 +30,7 @@ _LABELLED_HINT = (
     "Labelled data is read as: a Kaggle folder (train/S_I.tif with train/S_I_mask.tif and/or "
     f"{TRAIN_MASKS_CSV}), a folder of NAME.png with NAME_mask.png, or images/NAME.png with "
     f"masks/NAME.png (endings {describe_suffixes()}). Fix or remove the files listed, or skip "
-    "bad samples (skip_bad=True) to use the rest."
+    "bad samples with --skip-bad (skip_bad=True in Python) to use the rest."
 )
 
 

@@ -37,6 +37,7 @@ class Evaluation:
         }
 
 
+@runs.holding_run
 def evaluate_run(
     run: Path,
     data_root: Path | None = None,

@@ -168,6 +168,7 @@ def step_grids(shape: tuple[int, int], has_presence: bool) -> list[tuple[str, tu
     return steps
 
 
+@runs.holding_run
 def fit_run_postprocess(
     run: Path,
     *,

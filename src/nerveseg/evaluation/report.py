@@ -33,14 +33,15 @@ PAGE = "report.html"
 GALLERY_SIZE = 8
 
 
+@runs.holding_run
 def build_report(
     run: Path, *, tta: bool = False, batch_size: int = 16, device: str = "auto"
 ) -> Path:
     """Write ``RUN/report/report.html`` (plus PNGs and ``per_image.csv``); return its path."""
     run = Path(run)
     out = run / runs.REPORT_DIR
-    out.mkdir(parents=True, exist_ok=True)
     held = predict_holdout(run, device=device, tta=tta, batch_size=batch_size)
+    out.mkdir(parents=True, exist_ok=True)  # only once the run is known to predict
     fitted = (run / runs.POSTPROCESS).is_file()
     params = held.postprocess
     results, scores = score_frames(held, params)

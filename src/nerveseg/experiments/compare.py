@@ -109,18 +109,23 @@ def compare_models(
     *,
     preset: str | None = None,
     overrides: list[str] | None = None,
+    flags: dict[str, object] | None = None,
     inference_repeats: int = 20,
 ) -> list[CompareRow]:
     """Train (or reuse) one run per spec under the same config, then score and profile each.
 
-    ``preset`` and ``overrides`` are applied to every model; the spec's settings come last. Each
+    ``preset``, ``overrides`` and ``flags`` (typed settings such as ``{"data.root": path}``,
+    see :func:`~nerveseg.config.load_config`) apply to every model; the spec's settings come
+    last. Each
     config is validated before any training starts, so a typo fails in seconds, not hours.
     """
     out = Path(out)
     parsed = [parse_spec(text) for text in specs]
     if len({spec.slug for spec in parsed}) != len(parsed):
         raise ConfigError("the same model spec is listed twice")
-    configs = [load_config(preset, [*(overrides or []), *spec.overrides()]) for spec in parsed]
+    configs = [
+        load_config(preset, [*(overrides or []), *spec.overrides()], flags) for spec in parsed
+    ]
     rows = []
     for spec, config in zip(parsed, configs, strict=True):
         run = out / RUNS / spec.slug

@@ -27,6 +27,7 @@ import io
 import json
 import tempfile
 import warnings
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,9 @@ from nerveseg.models.outputs import split_output
 from nerveseg.postprocess import PostprocessParams, load_postprocess
 
 ONNX_OPSET = 17
+# Opsets the export was checked to run in ONNX Runtime (ScatterElements for the unpooling and
+# Resize need 11; torch 2.13's exporter writes up to 23).
+ONNX_OPSETS = range(11, 24)
 METADATA_KEY = "nerveseg"
 SUFFIXES = {"onnx": ".onnx", "torchscript": ".ts"}
 
@@ -84,6 +88,11 @@ def export_model(
     """
     if format not in SUFFIXES:
         raise NervesegError(f"unknown export format {format!r}; choose {' or '.join(SUFFIXES)}")
+    if opset is not None and opset not in ONNX_OPSETS:
+        raise NervesegError(
+            f"--opset {opset}: the export supports ONNX opsets {ONNX_OPSETS.start} to "
+            f"{ONNX_OPSETS.stop - 1}; leave it out for {ONNX_OPSET}"
+        )
     model_path, fitted = _resolve_source(Path(source))
     out = Path(out) if out is not None else model_path.with_suffix(SUFFIXES[format])
     if out.suffix != SUFFIXES[format]:
@@ -91,8 +100,7 @@ def export_model(
             f"{out}: a {format} file must end in {SUFFIXES[format]} (the ending tells "
             "nerveseg predict which runtime to use)"
         )
-    if out.exists() and not overwrite:
-        raise NervesegError(f"{out}: already exists; pass --overwrite to replace it")
+    _check_replaceable(out, overwrite)
     model, info = load_model(model_path)
     if fitted is not None:
         info = dataclasses.replace(info, postprocess=fitted)
@@ -106,6 +114,32 @@ def export_model(
             warnings.simplefilter("ignore", DeprecationWarning)  # see the module docstring
             torch.jit.save(traced, str(tmp), _extra_files={METADATA_KEY: metadata_json(info)})
     return out
+
+
+def _check_replaceable(out: Path, overwrite: bool) -> None:
+    """An existing ``out`` is replaced only when asked, and only if nerveseg wrote it."""
+    if not out.exists():
+        return
+    if not overwrite:
+        raise NervesegError(f"{out}: already exists; pass --overwrite to replace it")
+    if not out.is_file() or not written_by_nerveseg(out):
+        raise NervesegError(
+            f"{out}: not a model nerveseg exported, so --overwrite leaves it; choose another --out"
+        )
+
+
+def written_by_nerveseg(path: Path) -> bool:
+    """True for an ONNX or TorchScript file carrying nerveseg's metadata."""
+    import onnx
+
+    try:
+        if path.suffix == SUFFIXES["torchscript"]:
+            with zipfile.ZipFile(path) as archive:
+                return any(n.endswith(f"extra/{METADATA_KEY}") for n in archive.namelist())
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception:  # anything unreadable is not ours
+        return False
+    return any(prop.key == METADATA_KEY for prop in model.metadata_props)
 
 
 def onnx_bytes(model: nn.Module, info: ModelInfo, *, opset: int = ONNX_OPSET) -> bytes:

@@ -5,12 +5,15 @@ finishes (atomically, one file each), so predicting Kaggle's 5,508 test frames i
 bar from the first second, not a wait, and memory does not grow with the folder. A killed run
 continues with ``resume``: frames whose mask is already written are read back instead of
 predicted again. The submission CSV is written last, in test-id order.
+
+An output folder is nerveseg's once it holds the marker ``.nerveseg-predictions``: only then
+does ``overwrite`` remove earlier predictions, and only the mask files and tables prediction
+writes. A data set's own ``masks/`` is never taken for earlier predictions.
 """
 
 from __future__ import annotations
 
 import csv
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,13 +26,14 @@ from nerveseg.data.images import read_mask, write_mask_png
 from nerveseg.data.kaggle import write_submission
 from nerveseg.data.loading import load_set
 from nerveseg.data.rle import rle_encode
-from nerveseg.data.samples import Sample, discover_unlabelled
+from nerveseg.data.samples import Sample, discover_unlabelled, warn_skipped
 from nerveseg.errors import DataError, NervesegError
 from nerveseg.files import atomic_write
 from nerveseg.inference.predictor import masks_at_original_size, predict_batches
 from nerveseg.inference.sources import OpenedPredictor, open_predictor
 
 MASKS = "masks"
+MARKER = ".nerveseg-predictions"
 SUBMISSION = "submission.csv"
 RLE_TABLE = "masks.csv"  # for frames whose names are not Kaggle test ids
 # Frames decoded at a time: a few MB at the network's size, and the bar moves from the start.
@@ -54,6 +58,7 @@ def predict_folder(
     overwrite: bool = False,
     resume: bool = False,
     batch_size: int = 16,
+    skip_bad: bool = False,
     progress: bool = True,
 ) -> PredictionResult:
     """Predict every frame in ``input_dir`` into ``out/masks/`` and a run-length table.
@@ -71,6 +76,7 @@ def predict_folder(
         overwrite=overwrite,
         resume=resume,
         batch_size=batch_size,
+        skip_bad=skip_bad,
         progress=progress,
     )
 
@@ -83,6 +89,7 @@ def write_predictions(
     overwrite: bool = False,
     resume: bool = False,
     batch_size: int = 16,
+    skip_bad: bool = False,
     progress: bool = True,
 ) -> PredictionResult:
     """Predict every frame in ``input_dir`` with ``opened`` into ``out``.
@@ -91,26 +98,34 @@ def write_predictions(
     ids, else ``out/masks.csv``. With ``resume``, masks already in ``out/masks/`` are kept and
     read back for the table, and only the frames without one are predicted: the way to finish a
     killed run. It assumes the earlier masks came from the same model and post-processing.
+    With ``skip_bad``, an unreadable frame is listed in a warning and gets an empty row in the
+    table (a submission must have every id) instead of stopping the whole folder.
+
+    Nothing is written until the first batch is decoded: a bad input leaves ``out`` as it was.
     """
     out = Path(out)
     _check_out_flags(overwrite, resume)
-    if resume:
-        out.mkdir(parents=True, exist_ok=True)
-    else:
-        _prepare_out(out, overwrite)
     samples = discover_unlabelled(Path(input_dir))
+    check_distinct_ids(samples)
+    existing = _earlier_predictions(out, overwrite=overwrite, resume=resume)
     rows = _written_masks(out / MASKS, samples) if resume else {}
     todo = [sample for sample in samples if sample.name not in rows]
+    claimed = False
     # tqdm comes with Lightning; the bar counts frames, starting at those already done.
     bar = tqdm(
         total=len(samples), initial=len(rows), desc="predicting", unit="frame", disable=not progress
     )
     with bar:
-        for batch, masks in _predicted_masks(todo, opened, batch_size):
+        for batch, masks in _predicted_masks(todo, opened, batch_size, skip_bad, rows):
+            if not claimed:
+                _claim_out(out, existing)
+                claimed = True
             for sample, mask in zip(batch, masks, strict=True):
                 write_mask_png(_mask_path(out, sample), mask)
                 rows[sample.name] = rle_encode(mask)
             bar.update(len(masks))
+    if not claimed:  # every frame was done before (resume) or unreadable (skip_bad)
+        _claim_out(out, existing)
     table = _write_rle_table(out, rows)
     nonempty = sum(bool(rle) for rle in rows.values())
     return PredictionResult(out, len(rows), nonempty, table)
@@ -137,13 +152,44 @@ def _write_rle_table(out: Path, rows: dict[str, str]) -> Path:
     return out / RLE_TABLE
 
 
+def check_distinct_ids(samples: list[Sample]) -> None:
+    """Refuse two frames a submission would give one id (``12.tif`` and ``012.tif``), up front."""
+    seen: dict[int, Sample] = {}
+    for sample in samples:
+        if not sample.name.strip().isdigit():
+            return  # not Kaggle ids: the table keeps each name as it is
+        earlier = seen.setdefault(int(sample.name), sample)
+        if earlier is not sample:
+            raise NervesegError(
+                f"{earlier.image_path.name} and {sample.image_path.name}: both are test id "
+                f"{int(sample.name)} in a submission; rename or remove one"
+            )
+
+
 def _predicted_masks(
-    samples: list[Sample], opened: OpenedPredictor, batch_size: int
+    samples: list[Sample],
+    opened: OpenedPredictor,
+    batch_size: int,
+    skip_bad: bool,
+    rows: dict[str, str],
 ) -> Iterator[tuple[list[Sample], list[np.ndarray]]]:
-    """Masks at each frame's original size, a batch at a time, decoding CHUNK frames at a time."""
+    """Masks at each frame's original size, a batch at a time, decoding CHUNK frames at a time.
+
+    With ``skip_bad``, unreadable frames get an empty row in ``rows`` (and a warning).
+    """
     info, params = opened.info, opened.postprocess
     for start in range(0, len(samples), CHUNK):
-        loaded = load_set(samples[start : start + CHUNK], info.image_size)
+        chunk = samples[start : start + CHUNK]
+        try:
+            loaded = load_set(chunk, info.image_size, skip_bad=skip_bad)
+        except DataError as exc:
+            if not skip_bad:
+                raise
+            warn_skipped(exc.problems, "predicting")  # every frame of this chunk is unreadable
+            rows.update((sample.name, "") for sample in chunk)
+            continue
+        kept = {sample.name for sample in loaded.samples}
+        rows.update((sample.name, "") for sample in chunk if sample.name not in kept)
         batches = predict_batches(opened.predictor, info, loaded.images, batch_size=batch_size)
         for chunk, output in batches:
             shapes = loaded.original_shapes[chunk]
@@ -172,14 +218,50 @@ def _written_masks(folder: Path, samples: list[Sample]) -> dict[str, str]:
     return rows
 
 
-def _prepare_out(out: Path, overwrite: bool) -> None:
-    """Refuse to mix with or clobber earlier predictions unless asked; never touch other files."""
+def _earlier_predictions(out: Path, *, overwrite: bool, resume: bool) -> list[Path]:
+    """The earlier predictions in ``out`` that this run will replace; raises if it must not.
+
+    Only a folder prediction marked as its own is touched; a ``masks/`` or table without the
+    marker (a data set's ground truth, a user's file) is never taken for predictions.
+    """
     existing = [p for p in (out / MASKS, out / SUBMISSION, out / RLE_TABLE) if p.exists()]
-    if existing and not overwrite:
+    if not existing:
+        return []
+    names = ", ".join(p.name for p in existing)
+    if not (out / MARKER).is_file() and not _legacy_predictions(out):
         raise NervesegError(
-            f"{out}: already holds predictions ({', '.join(p.name for p in existing)}); "
-            "pass --overwrite to replace them, --resume to finish them, or choose another --out"
+            f"{out}: holds {names} that nerveseg predict did not write (a data set's masks?); "
+            "choose another --out"
         )
-    for path in existing:
-        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    if resume:
+        return []
+    if not overwrite:
+        raise NervesegError(
+            f"{out}: already holds predictions ({names}); pass --overwrite to replace them, "
+            "--resume to finish them, or choose another --out"
+        )
+    return existing
+
+
+def _legacy_predictions(out: Path) -> bool:
+    """Predictions from before the marker: a table beside a masks/ of nothing but masks."""
+    has_table = (out / SUBMISSION).is_file() or (out / RLE_TABLE).is_file()
+    masks = out / MASKS
+    only_masks = not masks.exists() or all(
+        p.is_file() and p.name.endswith("_mask.png") for p in masks.iterdir()
+    )
+    return has_table and only_masks
+
+
+def _claim_out(out: Path, earlier: list[Path]) -> None:
+    """Remove the earlier predictions (their mask files and tables only) and mark ``out``."""
+    for path in earlier:
+        if path.is_dir():
+            for mask in path.glob("*_mask.png"):
+                mask.unlink()
+            if not any(path.iterdir()):
+                path.rmdir()
+        else:
+            path.unlink()
     out.mkdir(parents=True, exist_ok=True)
+    (out / MARKER).write_text("predictions nerveseg wrote; see nerveseg.inference.predict\n")

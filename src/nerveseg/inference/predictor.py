@@ -9,6 +9,7 @@ so runtimes and wrappers compose without the callers knowing which they hold.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
@@ -19,6 +20,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from nerveseg.checkpoint import ModelInfo
+from nerveseg.errors import NervesegError
 from nerveseg.models.outputs import split_output
 from nerveseg.postprocess import PostprocessParams, apply_postprocess
 
@@ -44,10 +46,28 @@ class Predictor(Protocol):
 
 
 def pick_device(requested: str = "auto") -> torch.device:
-    """``auto`` means the GPU when there is one."""
+    """``auto`` means the GPU when there is one; a device this machine lacks is refused."""
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    problem = check_device(requested)
+    if problem:
+        raise NervesegError(problem)
     return torch.device(requested)
+
+
+def check_device(requested: str) -> str | None:
+    """Why ``requested`` cannot run here (one line with the fix), or None when it can."""
+    match = re.fullmatch(r"(auto|cpu|mps|cuda)(?::(\d+))?", requested)
+    if not match or (match[2] is not None and match[1] != "cuda"):
+        return f"unknown device {requested!r}; use auto, cpu, cuda or cuda:N"
+    kind, index = match[1], int(match[2] or 0)
+    if kind == "mps" and not torch.backends.mps.is_available():
+        return "device mps: no Apple GPU here; use --device auto or cpu"
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if kind == "cuda" and index >= count:
+        have = f"cuda:0 to cuda:{count - 1}" if count else "no CUDA GPU"
+        return f"device {requested}: this machine has {have}; use --device auto or cpu"
+    return None
 
 
 class TorchPredictor:

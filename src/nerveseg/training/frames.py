@@ -7,7 +7,7 @@ on their own. Only training frames are ever cleaned; validation keeps its labels
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,8 @@ class TrainingFrames:
         original_shape: the first frame's ``(H, W)``, to scale area thresholds.
         train_count: training frames after cleaning.
         val_nonempty: ``(V,)`` bool, which validation masks have a nerve.
+        records: what the run folder records about the frames, by file name (``split.json``,
+            ``clean.json``); written by :func:`record_frames` once the folder is ready.
     """
 
     datamodule: FramesDataModule
@@ -46,20 +48,23 @@ class TrainingFrames:
     original_shape: tuple[int, int]
     train_count: int
     val_nonempty: np.ndarray
+    records: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def prepare_frames(
-    data_config: DataConfig, run: Path, *, batch_size: int, seed: int, resume: bool, write: bool
+    data_config: DataConfig, run: Path, *, batch_size: int, seed: int, resume: bool
 ) -> TrainingFrames:
     """Load, split, normalise and clean the frames ``data_config`` names, for one run.
 
-    ``write`` is False in the other processes of a multi-process run: they use the same split
-    and cleaning, and rank 0 records them in the run folder.
+    Nothing is written: a run folder is only touched once its data is known to load, so a
+    typo or a corrupt frame cannot cost an ``--overwrite``-n run. :func:`record_frames`
+    writes the split and the cleaning summary afterwards (rank 0 only with several processes).
     """
     data = load_training_data(data_config)
-    train_idx, val_idx = split_frames(data_config, data, run, resume, write=write)
+    train_idx, val_idx, split_record = split_frames(data_config, data, run, resume)
     mean, std = intensity_stats(data.images[train_idx])
-    train_images, train_masks = cleaned_training_frames(data_config, data, train_idx, run, write)
+    train_images, train_masks, clean_record = cleaned_training_frames(data_config, data, train_idx)
+    records = {runs.SPLIT: split_record, runs.CLEAN_SUMMARY: clean_record}
     images, masks = as_tensors(data)
     datamodule = FramesDataModule(
         CachedFrames(train_images, train_masks),
@@ -74,7 +79,14 @@ def prepare_frames(
         original_shape=data.original_shapes[0],
         train_count=len(train_images),
         val_nonempty=data.masks[val_idx].reshape(len(val_idx), -1).any(1),
+        records={name: record for name, record in records.items() if record is not None},
     )
+
+
+def record_frames(frames: TrainingFrames, run: Path) -> None:
+    """Write what :func:`prepare_frames` decided (split, cleaning) into the run folder."""
+    for name, record in frames.records.items():
+        write_json(Path(run) / name, record)
 
 
 def load_training_data(config: DataConfig) -> LoadedSet:
@@ -115,14 +127,17 @@ def warn_about_labels(data: LoadedSet, root: Path) -> None:
 
 
 def split_frames(
-    config: DataConfig, data: LoadedSet, run: Path, resume: bool, write: bool = True
-) -> tuple[np.ndarray, np.ndarray]:
-    """Training and validation indices: by subject, or by fold; a resumed run keeps its own."""
+    config: DataConfig, data: LoadedSet, run: Path, resume: bool
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any] | None]:
+    """Training and validation indices: by subject, or by fold; a resumed run keeps its own.
+
+    The third item is the ``split.json`` record of a new split (None when resumed).
+    """
     names = [s.name for s in data.samples]
     if resume and (run / runs.SPLIT).is_file():
         val_names = set(runs.read_json(run / runs.SPLIT)["val"])
         is_val = np.array([n in val_names for n in names])
-        return np.flatnonzero(~is_val), np.flatnonzero(is_val)
+        return np.flatnonzero(~is_val), np.flatnonzero(is_val), None
     subjects = [s.subject for s in data.samples]
     if config.folds:
         has_nerve = data.masks.reshape(len(names), -1).any(1).tolist()
@@ -131,21 +146,16 @@ def split_frames(
         )
     else:
         train_idx, val_idx = split_by_subject(subjects, config.val_fraction, config.split_seed)
-    if not write:  # another process of a multi-process run: same split, rank 0 records it
-        return train_idx, val_idx
-    write_json(
-        run / runs.SPLIT,
-        {
-            "folds": config.folds,
-            "fold": config.fold,
-            # Absolute, so `nerveseg evaluate --run` works from any folder.
-            "data": str(Path(config.root).resolve()),
-            "val_subjects": sorted({subjects[i] for i in val_idx}),
-            "train": [names[i] for i in train_idx],
-            "val": [names[i] for i in val_idx],
-        },
-    )
-    return train_idx, val_idx
+    record = {
+        "folds": config.folds,
+        "fold": config.fold,
+        # Absolute, so `nerveseg evaluate --run` works from any folder.
+        "data": str(Path(config.root).resolve()),
+        "val_subjects": sorted({subjects[i] for i in val_idx}),
+        "train": [names[i] for i in train_idx],
+        "val": [names[i] for i in val_idx],
+    }
+    return train_idx, val_idx, record
 
 
 def intensity_stats(images: np.ndarray) -> tuple[float, float]:
@@ -161,14 +171,15 @@ def as_tensors(data: LoadedSet) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def cleaned_training_frames(
-    config: DataConfig, data: LoadedSet, train_idx: np.ndarray, run: Path, write: bool
-) -> tuple[torch.Tensor, torch.Tensor]:
+    config: DataConfig, data: LoadedSet, train_idx: np.ndarray
+) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any] | None]:
     """The training frames after ``data.clean`` repaired or dropped contradictory near-duplicates.
 
     Only training frames are ever cleaned: validation keeps its labels as given, so scores stay
-    comparable between policies. The outcome is recorded in ``clean.json``.
+    comparable between policies. The third item is the ``clean.json`` record (None: no cleaning).
     """
     images, masks = data.images[train_idx], data.masks[train_idx]
+    record = None
     if config.clean != "none":
         subjects = [data.samples[i].subject for i in train_idx]
         result = clean_training_frames(
@@ -184,9 +195,9 @@ def cleaned_training_frames(
             result.changed_frames,
             result.dropped_frames,
         )
-        if write:
-            write_json(run / runs.CLEAN_SUMMARY, _clean_summary(config, data, train_idx, result))
-    return as_tensors(LoadedSet(samples=[], images=images, masks=masks, original_shapes=[]))
+        record = _clean_summary(config, data, train_idx, result)
+    tensors = as_tensors(LoadedSet(samples=[], images=images, masks=masks, original_shapes=[]))
+    return (*tensors, record)
 
 
 def _clean_summary(config: DataConfig, data: LoadedSet, train_idx, result) -> dict[str, Any]:

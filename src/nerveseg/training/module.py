@@ -8,8 +8,11 @@ competition scores them, per image.
 
 from __future__ import annotations
 
+import math
+
 import lightning as L
 import torch
+from lightning.pytorch.callbacks import Timer
 from torch import nn
 from torchmetrics import MeanMetric
 
@@ -19,6 +22,7 @@ from nerveseg.data.augment import augment_batch
 from nerveseg.metrics import dice
 from nerveseg.models.outputs import split_output
 from nerveseg.postprocess import PostprocessParams, postprocess_batch
+from nerveseg.training.schedule import budget_progress, warmup_cosine
 
 
 class SegmentationModule(L.LightningModule):
@@ -163,8 +167,26 @@ class SegmentationModule(L.LightningModule):
                 "optimizer": optimizer,
                 "lr_scheduler": {"scheduler": scheduler, "monitor": "val/loss"},
             }
+        if self.optim.scheduler == "warmup_cosine":
+            scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, self._budget_factor)
+            return {
+                "optimizer": optimizer,
+                "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+            }
         if self.optim.scheduler == "cosine":
             epochs = max(1, self.trainer.max_epochs or 1)
             scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
             return {"optimizer": optimizer, "lr_scheduler": scheduler}
         return optimizer
+
+    def _budget_factor(self, step: int) -> float:
+        """The warm-up + cosine factor at ``step``, over the epoch or wall-clock budget."""
+        trainer = self.trainer
+        total = float(trainer.estimated_stepping_batches)
+        epochs = max(1, trainer.max_epochs or 1)
+        warmup = round(self.optim.warmup_epochs * total / epochs) if math.isfinite(total) else 0
+        timer = next((c for c in trainer.callbacks if isinstance(c, Timer)), None)
+        elapsed = timer.time_elapsed("train") if timer is not None else 0.0
+        remaining = timer.time_remaining("train") if timer is not None else None
+        budget = elapsed + remaining if remaining is not None else 0.0
+        return warmup_cosine(step, warmup, budget_progress(step, total, elapsed, budget))

@@ -9,6 +9,7 @@ last checkpoints, CSV metrics, exact resume), then write a self-describing ``mod
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import time
@@ -24,7 +25,7 @@ from torch import nn
 
 from nerveseg import runs
 from nerveseg.checkpoint import ModelInfo, save_model_file
-from nerveseg.config import RunConfig, read_run_config, save_config, to_dict
+from nerveseg.config import RunConfig, TrainConfig, read_run_config, save_config, to_dict
 from nerveseg.data.augment import build_augmentation
 from nerveseg.errors import NervesegError
 from nerveseg.files import write_json
@@ -33,7 +34,7 @@ from nerveseg.metrics import all_empty_score
 from nerveseg.models import build_model
 from nerveseg.models.pretrained import load_vgg16_bn_encoder
 from nerveseg.settings import check_all
-from nerveseg.training.frames import TrainingFrames, prepare_frames
+from nerveseg.training.frames import TrainingFrames, prepare_frames, record_frames
 from nerveseg.training.metrics_log import best_row, merge_sessions
 from nerveseg.training.module import SegmentationModule
 from nerveseg.training.trainer import build_trainer, fit
@@ -69,7 +70,7 @@ class RunResult:
 
 
 def train(
-    config: RunConfig,
+    config: RunConfig | None,
     run: Path,
     *,
     overwrite: bool = False,
@@ -78,8 +79,10 @@ def train(
 ) -> RunResult:
     """Train a model as ``config`` says, in the run folder ``run``.
 
-    With ``resume``, the run's saved config is used and training continues from its last
-    checkpoint exactly where it stopped (same data order and augmentation draws). Extra
+    With ``resume``, the run's saved config is used (``config`` may be None) and training
+    continues from its last checkpoint exactly where it stopped (same data order and
+    augmentation draws). A finished run is never resumed, and ``overwrite`` replaces a run only
+    once the new one's config, data and model have loaded: until then nothing is written. Extra
     Lightning ``callbacks`` (a tuner's pruning hook, say) join the built-in ones.
 
     With several processes (``train.devices`` * ``train.num_nodes`` > 1, DDP) every process
@@ -89,26 +92,91 @@ def train(
     if resume:
         runs.require_resumable(run)
         config = read_run_config(run / runs.CONFIG)
+        check_resumable_checkpoint(runs.last_checkpoint(run))
+    else:
+        runs.check_new_run(run, overwrite=overwrite)
     check_all(config)  # a config built in Python never went through load_config's checks
+    check_startup(config)
+    # Everything that can fail on the user's input runs before the run folder is touched.
     trainer = build_trainer(config.train, run, callbacks, resume=resume)
-    writer = trainer.is_global_zero  # the Trainer reads each process's rank from its environment
-    if writer and not resume:
-        runs.prepare_run_dir(run, overwrite=overwrite)
-        save_config(config, run / runs.CONFIG)
-    started = time.perf_counter()
     frames = prepare_frames(
-        config.data,
-        run,
-        batch_size=config.train.batch_size,
-        seed=config.train.seed,
-        resume=resume,
-        write=writer,
+        config.data, run, batch_size=config.train.batch_size, seed=config.train.seed, resume=resume
     )
     module = build_module(config, frames, load_encoder=not resume)
-    fit(trainer, module, frames.datamodule, str(runs.last_checkpoint(run)) if resume else None)
-    if not writer:
-        return _other_process_result(run, trainer, frames)
-    return _finish(config, run, trainer, module.model, frames, started)
+    writer = trainer.is_global_zero  # the Trainer reads each process's rank from its environment
+    if writer:
+        run.mkdir(parents=True, exist_ok=True)
+    with runs.run_lock(run) if writer else contextlib.nullcontext():
+        if writer and not resume:
+            runs.prepare_run_dir(run, overwrite=overwrite)
+            save_config(config, run / runs.CONFIG)
+            record_frames(frames, run)
+        started = time.perf_counter()
+        resume_from = runs.last_checkpoint(run) if resume else None
+        fit(trainer, module, frames.datamodule, resume_from)
+        if not writer:
+            return _other_process_result(run, trainer, frames)
+        return _finish(config, run, trainer, module.model, frames, started)
+
+
+def check_startup(config: RunConfig) -> None:
+    """What can be known wrong before any frame is decoded: the model, its input size, devices.
+
+    The network is built on the ``meta`` device (no memory), so a size it cannot take or an
+    argument it refuses is reported in one line before minutes of decoding.
+    """
+    with torch.device("meta"):
+        model = build_model(config.model.name, **config.model.build_kwargs())
+    divisor = int(getattr(model, "size_divisor", 1))
+    height, width = config.data.image_size
+    if height % divisor or width % divisor:
+        fit_size = [max(divisor, round(v / divisor) * divisor) for v in (height, width)]
+        raise NervesegError(
+            f"data.image_size={list(config.data.image_size)}: {config.model.name} needs "
+            f"multiples of {divisor}; use e.g. data.image_size={fit_size}"
+        )
+    problem = accelerator_problem(config.train.accelerator) or precision_problem(config.train)
+    if problem:
+        raise NervesegError(problem)
+
+
+def accelerator_problem(accelerator: str) -> str | None:
+    """Why ``train.accelerator`` cannot run on this machine, or None."""
+    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        return f"train.accelerator={accelerator}: no CUDA GPU here; use auto or cpu"
+    if accelerator == "mps" and not torch.backends.mps.is_available():
+        return "train.accelerator=mps: no Apple GPU here; use auto or cpu"
+    if accelerator == "tpu":
+        return "train.accelerator=tpu: TPUs are not supported; use auto, cpu or gpu"
+    return None
+
+
+def precision_problem(train_config: TrainConfig) -> str | None:
+    """fp16 on a CPU: Lightning would quietly train in bf16 instead, 50-200x slower here."""
+    on_cpu = train_config.accelerator == "cpu" or (
+        train_config.accelerator == "auto" and not torch.cuda.is_available()
+    )
+    if on_cpu and train_config.precision in ("16", "16-mixed", "16-true"):
+        return (
+            f"train.precision={train_config.precision}: a CPU has no fp16 training (Lightning "
+            "would switch to bf16, far slower here); use 32-true, or a GPU"
+        )
+    return None
+
+
+def check_resumable_checkpoint(path: Path) -> None:
+    """Refuse a last checkpoint that does not load as plain tensors and values.
+
+    Lightning restores it with ``weights_only=True`` too (see :func:`~.trainer.fit`); this check
+    turns a refusal into one line instead of Lightning's traceback, before anything is decoded.
+    """
+    try:
+        torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a foreign file
+        raise NervesegError(
+            f"{path}: does not load as a plain checkpoint ({exc.__class__.__name__}); it was not "
+            "written by nerveseg or is damaged, and is never unpickled; retrain with --overwrite"
+        ) from None
 
 
 def build_module(

@@ -14,9 +14,12 @@ from pathlib import Path
 import lightning as L
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from nerveseg import runs
 from nerveseg.config import TrainConfig
+from nerveseg.errors import ConfigError
+from nerveseg.training.averaging import EmaWeights
 from nerveseg.training.callbacks import RunProgressBar, ThroughputMeter
 from nerveseg.training.distributed import (
     AverageBatchNormStatistics,
@@ -62,10 +65,24 @@ def build_trainer(
         EarlyStopping(monitor=runs.VAL_SCORE, mode="max", patience=train.patience),
         ThroughputMeter(),
         *([AverageBatchNormStatistics()] if several_processes(train) else []),
+        *([EmaWeights(train.ema_epochs)] if train.ema_epochs > 0 else []),
         *extra_callbacks,
     ]
     if train.progress_bar:
         callbacks.append(RunProgressBar())
+    try:
+        return _trainer(train, run, callbacks, resume=resume)
+    except (MisconfigurationException, ValueError, TypeError, RuntimeError, ImportError) as exc:
+        # Lightning refuses some combinations only here (16-mixed on a CPU, say): one line.
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(
+            f"train settings ({train.accelerator}, {train.precision}): {first}"
+        ) from None
+
+
+def _trainer(
+    train: TrainConfig, run: Path, callbacks: list[L.Callback], *, resume: bool
+) -> L.Trainer:
     return L.Trainer(
         default_root_dir=run,
         max_epochs=train.epochs,
@@ -78,6 +95,8 @@ def build_trainer(
         # FramesDataModule gives each process its share itself, with unpadded validation.
         use_distributed_sampler=False,
         precision=train.precision,
+        gradient_clip_val=train.grad_clip_norm or None,
+        gradient_clip_algorithm="norm",
         callbacks=callbacks,
         logger=CSVLogger(
             save_dir=run,
@@ -105,7 +124,9 @@ def fit(
         for noise in _LIGHTNING_NOISE:
             warnings.filterwarnings("ignore", message=noise)
         try:
-            trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from)
+            # weights_only whatever TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD says: a checkpoint never
+            # runs code (nerveseg's hold only tensors and plain values).
+            trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
         except SystemExit:
             # Lightning turns Ctrl-C into sys.exit(1) after a graceful shutdown; the last
             # checkpoint is intact, so report an interrupted run instead of vanishing.

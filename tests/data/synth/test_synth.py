@@ -150,8 +150,9 @@ def test_refuses_a_non_empty_folder(tmp_path: Path) -> None:
     root = tmp_path / "data"
     root.mkdir()
     (root / "notes.txt").write_text("mine")
-    with pytest.raises(NervesegError, match="not empty"):
-        generate_dataset(root, TINY)
+    for overwrite in (False, True):  # a folder without a synthetic set is never written into
+        with pytest.raises(NervesegError, match="did not write"):
+            generate_dataset(root, TINY, overwrite=overwrite)
     assert [p.name for p in root.iterdir()] == ["notes.txt"]
 
 

@@ -89,14 +89,14 @@ def _validate(config: SynthConfig) -> None:
     for name, minimum in minimums.items():
         value = getattr(config, name)
         if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum:
-            problems.append(f"{name} must be an integer >= {minimum}, got {value!r}")
+            problems.append(f"synth.{name} must be an integer >= {minimum}, got {value!r}")
     fraction = config.empty_fraction
     if (
         not isinstance(fraction, numbers.Real)
         or isinstance(fraction, bool)
         or not 0 <= fraction <= 1
     ):
-        problems.append(f"empty_fraction must be a number from 0 to 1, got {fraction!r}")
+        problems.append(f"synth.empty_fraction must be a number from 0 to 1, got {fraction!r}")
     if not problems and not 0.75 <= config.width / config.height <= 2.5:
         problems.append(
             f"width/height must be from 0.75 to 2.5 (Kaggle's 580x420 is 1.38), "
@@ -138,6 +138,13 @@ def _prepare_root(out: Path, overwrite: bool) -> None:
     if out.exists() and not out.is_dir():
         raise NervesegError(f"{out} exists and is not a folder; choose another output folder.")
     if out.is_dir() and any(out.iterdir()):
+        names = sorted(p.name for p in out.iterdir())
+        if not set(names) & set(_WRITTEN):  # no synthetic set here: someone else's folder
+            shown = ", ".join(names[:3]) + (" ..." if len(names) > 3 else "")
+            raise NervesegError(
+                f"{out}: holds files nerveseg synth did not write ({shown}) and no synthetic "
+                "data set; choose an empty or new folder"
+            )
         if not overwrite:
             raise NervesegError(
                 f"{out} already exists and is not empty. Choose another folder, or pass "
