@@ -54,6 +54,23 @@ def test_export_web_writes_a_static_folder(trained_run, tiny_data, tmp_path, cap
     assert [f["name"] for f in listed] == [f.name for f in find_frames(tiny_data / "test")]
     assert all((out / f["image"]).is_file() for f in listed)
     assert main(["export", str(trained_run), "--format", "web", "--out", str(out)]) == 2
+    (out / "notes.txt").write_text("mine")
+    assert (
+        main(["export", str(trained_run), "--format", "web", "--out", str(out), "--overwrite"]) == 0
+    )
+    assert (out / "notes.txt").read_text() == "mine" and (out / "model.json").is_file()
+    assert json.loads((out / "frames.json").read_text())["frames"] == []  # replaced: no --input now
+    assert [p.name for p in tmp_path.iterdir()] == ["site"]  # no staging folder left
+
+
+def test_export_web_never_replaces_a_folder_it_did_not_write(trained_run, tmp_path, capsys):
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / "thesis.tex").write_text("years of work")
+    args = ["export", str(trained_run), "--format", "web", "--out", str(theirs), "--overwrite"]
+    assert main(args) == 2
+    assert "is not a viewer nerveseg exported" in capsys.readouterr().err
+    assert [p.name for p in theirs.iterdir()] == ["thesis.tex"]
 
 
 def test_find_frames_pairs_masks_by_name(tiny_data):
@@ -96,6 +113,25 @@ def test_view_bad_source_is_one_line_exit_2(tmp_path, capsys, source, says):
     if source.endswith(".ts"):
         (tmp_path / source).write_bytes(b"not a model")
     assert main(["view", str(tmp_path / source), "--no-browser"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert says in err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--port", "70000"], "--port"),
+        (["--port", "http"], "--port"),
+        (["--input", "{tmp}/missing"], "missing"),
+    ],
+)
+def test_view_bad_flags_are_one_line_exit_2(trained_run, tmp_path, capsys, args, says):
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    try:
+        status = main(["view", str(trained_run), "--no-browser", *args])
+    except SystemExit as exc:  # a flag argparse refuses
+        status = exc.code
+    assert status == 2
     err = capsys.readouterr().err.strip()
     assert says in err and len(err.splitlines()) == 1 and "Traceback" not in err
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from nerveseg.cli.common import port
+
 
 def add(commands) -> None:
     parser = commands.add_parser(
@@ -20,7 +22,7 @@ def add(commands) -> None:
         "the run's data when there is one",
     )
     parser.add_argument(
-        "--port", type=int, default=0, help="port on 127.0.0.1 (default: any free one)"
+        "--port", type=port, default=0, help="port on 127.0.0.1 (default 0: any free one)"
     )
     parser.add_argument(
         "--no-browser", action="store_true", help="only print the address (headless machines)"

@@ -8,7 +8,9 @@ it has one, as ``predict`` uses). The network is the same ONNX file ``nerveseg e
 
 from __future__ import annotations
 
+import json
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -124,33 +126,64 @@ def export_web(
 
     The folder works on any web server (``python -m http.server`` included) with no Python
     behind it. Without cross-origin-isolation headers from that server the page runs the
-    network on one thread, which the real-time preset does not need more than.
+    network on one thread, which the real-time preset does not need more than. It is built
+    beside ``out`` and moved in when complete; ``overwrite`` replaces only a viewer nerveseg
+    exported, and only the entries it writes (a file of the user's inside stays).
 
     Raises:
-        NervesegError: ``out`` exists without ``overwrite``, onnxruntime-web is not vendored, or
-            the source or frames folder is unusable.
+        NervesegError: ``out`` exists without ``overwrite`` or is not an exported viewer,
+            onnxruntime-web is not vendored, or the source or frames folder is unusable.
     """
     out = Path(out)
     if out.exists() and not overwrite:
         raise NervesegError(f"{out}: already exists; pass --overwrite to replace it")
+    if out.exists() and not is_web_export(out):
+        raise NervesegError(
+            f"{out}: exists and is not a viewer nerveseg exported; choose another --out "
+            "(nothing was changed)"
+        )
     listed = find_frames(frames) if frames is not None else []
-    staging = out.with_name(out.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    shutil.copytree(static_dir(), staging, ignore=shutil.ignore_patterns("__pycache__", ".*"))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        prepare_model(source, staging)
-        require_vendor_files()
+        _write_site(staging, source, listed)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    for number, frame in enumerate(listed):
-        target = staging / FRAMES_DIR / str(number)
+    if not out.exists():
+        staging.rename(out)  # complete or absent, like every file nerveseg writes
+        return out
+    for entry in sorted(staging.iterdir()):
+        old = out / entry.name
+        if old.is_dir() and not old.is_symlink():
+            shutil.rmtree(old)
+        elif old.exists() or old.is_symlink():
+            old.unlink()
+        entry.rename(old)
+    staging.rmdir()
+    return out
+
+
+def is_web_export(folder: Path) -> bool:
+    """True for a folder ``export_web`` wrote (its ``model.json`` says so)."""
+    try:
+        data = json.loads((Path(folder) / MODEL_JSON).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and data.get("format") == WEB_FORMAT
+
+
+def _write_site(folder: Path, source: Path, frames: list[Frame]) -> None:
+    """The page's files, the model and the frames into the (empty) ``folder``."""
+    shutil.copytree(
+        static_dir(), folder, ignore=shutil.ignore_patterns("__pycache__", ".*"), dirs_exist_ok=True
+    )
+    prepare_model(source, folder)
+    require_vendor_files()
+    for number, frame in enumerate(frames):
+        target = folder / FRAMES_DIR / str(number)
         target.mkdir(parents=True)
         for path in (frame.image, frame.mask):
             if path is not None:
                 shutil.copyfile(path, target / path.name)
-    write_json(staging / FRAMES_JSON, frames_listing(listed))
-    if out.exists():
-        shutil.rmtree(out)
-    staging.rename(out)  # complete or absent, like every file nerveseg writes
-    return out
+    write_json(folder / FRAMES_JSON, frames_listing(frames))
