@@ -26,6 +26,7 @@ from nerveseg.cli import (
     synth,
     train,
     tune,
+    view,
 )
 from nerveseg.cli.common import OneLineParser
 from nerveseg.errors import NervesegError
@@ -44,6 +45,7 @@ COMMANDS = (
     export,
     bench,
     report,
+    view,
 )
 
 

@@ -44,6 +44,7 @@ non_negative_int = _number(int, lambda v: v >= 0, "a whole number of at least 0"
 positive_float = _number(float, lambda v: v > 0, "a number above 0")
 non_negative_float = _number(float, lambda v: v >= 0, "a number of at least 0")
 fraction = _number(float, lambda v: 0 <= v <= 1, "a number from 0 to 1")
+port = _number(int, lambda v: 0 <= v <= 65535, "a port from 0 to 65535")
 
 
 def positive_ints(text: str) -> tuple[int, ...]:

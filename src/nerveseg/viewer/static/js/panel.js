@@ -1,0 +1,63 @@
+// The words beside the frame: what model runs where, and the numbers of the frame shown.
+
+import { area, dice } from "./masks.js";
+
+function modelOptions(kwargs) {
+  const parts = Object.entries(kwargs)
+    .filter(([, v]) => v !== false && v !== null)
+    .map(([k, v]) => (v === true ? k : `${k} ${v}`));
+  return parts.length ? ` (${parts.join(", ")})` : "";
+}
+
+function describe(p) {
+  const parts = [`threshold ${p.threshold}`, `min area ${p.min_area}`];
+  if (p.max_area) parts.push(`max area ${p.max_area}`);
+  if (p.keep_largest) parts.push("largest component");
+  if (p.closing_radius) parts.push(`closing ${p.closing_radius}`);
+  if (p.fill_holes) parts.push("holes filled");
+  if (p.presence_threshold) parts.push(`presence ≥ ${p.presence_threshold}`);
+  return parts.join(", ");
+}
+
+/** "segnet (width 0.25) at 96x128, WebAssembly, 1 thread(s); post-processing: ..." */
+export function modelSummary(model) {
+  const { info, provider, threads, note } = model;
+  const runtime = provider === "webgpu" ? "WebGPU" : `WebAssembly, ${threads} thread(s)`;
+  return (
+    `${info.model_name}${modelOptions(info.model_kwargs)} at ${info.image_size.join("x")}, ` +
+    `${runtime}; post-processing: ${describe(info.postprocess)}${note ? `. ${note}` : ""}`
+  );
+}
+
+function peak(values) {
+  let top = 0;
+  for (let i = 0; i < values.length; i++) if (values[i] > top) top = values[i];
+  return top;
+}
+
+/** Fill the <dl>: where we are, the frame's presence, area, network time, Dice, score, rate. */
+export function renderStats(list, where, current, score, fps) {
+  const rows = where ? [where] : [];
+  if (current) {
+    const { width, height, result, mask, truth } = current;
+    rows.push(["size", `${width} x ${height}`]);
+    rows.push(
+      result.presence === null
+        ? ["presence", `no presence head (peak probability ${peak(result.probabilities).toFixed(3)})`]
+        : ["presence", result.presence.toFixed(3)]
+    );
+    rows.push(["nerve area", `${area(mask)} px`]);
+    rows.push(["network", `${result.ms.toFixed(1)} ms`]);
+    if (truth) rows.push(["Dice", dice(mask, truth).toFixed(3)]);
+  }
+  if (score) rows.push(["score", `${score.score.toFixed(3)} over ${score.frames} labelled frame(s)`]);
+  if (fps !== null) rows.push(["frames/s", String(fps)]);
+  list.replaceChildren(
+    ...rows.flatMap(([key, value]) => {
+      const dt = document.createElement("dt"), dd = document.createElement("dd");
+      dt.textContent = key;
+      dd.textContent = value;
+      return [dt, dd];
+    })
+  );
+}
