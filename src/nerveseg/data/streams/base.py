@@ -25,7 +25,8 @@ class Frame:
     Attributes:
         index: 0-based position in the stream (dropped frames keep their numbers).
         time: seconds since the stream's first frame, from the source's own clock when it has
-            one (container timestamps, DICOM frame times), else ``index / fps``.
+            one (container timestamps, DICOM frame times) and no rate was given, else
+            ``index / fps``.
         image: ``(H, W)`` uint8 grayscale.
     """
 
@@ -65,8 +66,10 @@ class FrameStream:
         raise NotImplementedError
 
     def __iter__(self) -> Iterator[Frame]:
+        own_clock = self.fps_from != "given"  # a rate the caller gives replaces the source's
         for index, (time, image) in enumerate(self._frames()):
-            yield Frame(index, index / self.fps if time is None else float(time), image)
+            seconds = float(time) if own_clock and time is not None else index / self.fps
+            yield Frame(index, seconds, image)
 
     def close(self) -> None:
         """Release the file or device; safe to call twice."""

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pydicom
 from pydicom.errors import InvalidDicomError
-from pydicom.pixels import iter_pixels
+from pydicom.pixels import get_decoder, iter_pixels
 
 from nerveseg.data.streams.base import FrameStream, rate_or_default
 from nerveseg.errors import NervesegError
@@ -37,6 +37,7 @@ class DicomStream(FrameStream):
                 f"{self.path}: holds no pixel data (a report or structured document?); export "
                 "the images or cine loop from the scanner"
             )
+        _require_decoder(self.path, self.dataset)
         self.region = ultrasound_region(self.dataset)
         self._times = _frame_times(self.dataset)
         found, found_from = _frame_rate(self.dataset)
@@ -72,6 +73,23 @@ class DicomStream(FrameStream):
         return (
             f"{self.path}: frame {index + 1} could not be decoded ({exc}); the file is damaged "
             "or cut short: export it again"
+        )
+
+
+def _require_decoder(path: Path, dataset: pydicom.Dataset) -> None:
+    """Refuse, before any frame, pixel data compressed in a way no installed plugin decodes."""
+    syntax = dataset.file_meta.get("TransferSyntaxUID")
+    if syntax is None or not syntax.is_compressed:
+        return
+    try:
+        decoder = get_decoder(syntax)
+    except NotImplementedError:
+        decoder = None
+    if decoder is None or not decoder.is_available:
+        needs = "; ".join(decoder.missing_dependencies) if decoder is not None else "no plugin"
+        raise NervesegError(
+            f"{path}: its pixel data is compressed as {syntax.name}, which no installed decoder "
+            f"handles (one of: {needs}); install one or export the loop uncompressed"
         )
 
 

@@ -35,15 +35,16 @@ class VideoStream(FrameStream):
             raise NervesegError(f"{source}: holds no video stream; pass a video file")
         stream = streams[0]
         if stream.codec_context is None:
-            codec = getattr(stream.codec, "name", "unknown") if stream.codec else "unknown"
+            tag = getattr(stream, "codec_tag", "") or "unknown"
             self._container.close()
             raise NervesegError(
-                f"{source}: its video codec ({codec}) has no decoder in this FFmpeg build; "
+                f"{source}: its video codec ({tag}) has no decoder in this FFmpeg build; "
                 f"{_REEXPORT}"
             )
         stream.thread_type = "AUTO"  # frame threads: decoding overlaps the network on 2 cores
         self._stream = stream
-        rate, rate_from = rate_or_default(fps, _float(stream.average_rate), "container")
+        self._own_fps = _float(stream.average_rate)
+        rate, rate_from = rate_or_default(fps, self._own_fps, "container")
         super().__init__(source, rate, rate_from, frame_count=stream.frames or None, live=device)
         self._duration = (
             self._container.duration / av.time_base if self._container.duration else None
@@ -71,7 +72,10 @@ class VideoStream(FrameStream):
         expected = self.frame_count
         short = expected is not None and decoded < expected
         if expected is None and self._duration and last is not None:
-            short = last + 2.0 / self.fps < self._duration - 0.5  # half a second of slack
+            # Two frames and 1% of slack for rounding in container timestamps.
+            period = 1.0 / (self._own_fps or self.fps)
+            slack = 2.0 * period + 0.01 * self._duration
+            short = last + period < self._duration - slack
         if short or decoded == 0:
             said = f"{expected} frames" if expected else f"{self._duration:.1f} s"
             raise NervesegError(
