@@ -25,6 +25,11 @@ def add(commands) -> None:
         default=None,
         help="score gain a step must beat to be kept (default: 1 / number of frames)",
     )
+    parser.add_argument(
+        "--no-temporal",
+        action="store_true",
+        help="leave the stream fields (averaging over frames, presence hysteresis) off",
+    )
     prediction_arguments(
         parser, "fit on flip-averaged probabilities (then predict and evaluate with --tta too)"
     )
@@ -41,6 +46,7 @@ def _run_fit(args: argparse.Namespace) -> int:
         margin=args.margin,
         batch_size=args.batch_size,
         device=args.device,
+        temporal=not args.no_temporal,
         log=print,
     )
     print(

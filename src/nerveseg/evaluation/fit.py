@@ -28,6 +28,7 @@ import numpy as np
 
 from nerveseg import runs
 from nerveseg.evaluation.holdout import HeldOut, predict_holdout
+from nerveseg.evaluation.temporal_fit import SweepScorer, fit_temporal, sweeps_of
 from nerveseg.postprocess import (
     PostprocessParams,
     apply_postprocess,
@@ -175,6 +176,7 @@ def fit_run_postprocess(
     margin: float | None = None,
     batch_size: int = 16,
     device: str = "auto",
+    temporal: bool = True,
     log: Callable[[str], None] | None = None,
 ) -> FitResult:
     """Fit ``run``'s post-processing on its held-out frames and write ``RUN/postprocess.json``.
@@ -182,6 +184,8 @@ def fit_run_postprocess(
     Held-out frames are the validation split, or the out-of-fold predictions of a
     cross-validation folder. The search starts from the model file's own post-processing.
     ``tta`` fits on flip-averaged probabilities (then predict and evaluate with TTA too).
+    ``temporal`` then fits the stream fields (averaging over frames, presence hysteresis) on
+    the held-out subjects played as sweeps (:mod:`nerveseg.evaluation.temporal_fit`).
     """
     held = predict_holdout(run, device=device, tta=tta, batch_size=batch_size)
     if log:
@@ -199,6 +203,11 @@ def fit_run_postprocess(
         log=log,
     )
     result.extra.update(tta=tta, predict_seconds_per_frame=held.seconds_per_frame)
+    sweeps = sweeps_of(held)
+    if temporal and any(len(sweep) > 1 for sweep in sweeps):
+        stream = fit_temporal(SweepScorer(sweeps), result.params, log=log)
+        result.params = stream.params
+        result.extra["temporal"] = stream.as_dict()
     save_postprocess(Path(run) / runs.POSTPROCESS, result.params, result.as_dict())
     return result
 
