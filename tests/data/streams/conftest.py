@@ -22,8 +22,12 @@ def write_dicom(
     frame_time_vector: list[float] | None = None,
     pixel_data: bool = True,
     compressed: bool = False,
+    photometric: str = "MONOCHROME2",
 ) -> Path:
-    """Write ``(N, H, W)`` uint8 ``frames`` (N = 1: a single frame) as a DICOM file."""
+    """Write ``(N, H, W)`` ``frames`` (N = 1: a single frame) as a DICOM file.
+
+    uint8 frames are stored with 8 bits, uint16 frames with 12 bits stored (as scanners do).
+    """
     count, rows, columns = frames.shape
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = US_MULTIFRAME if count > 1 else US_IMAGE
@@ -37,8 +41,11 @@ def write_dicom(
     ds.PatientName = "Test^Phantom"
     ds.Rows, ds.Columns = rows, columns
     ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    ds.PhotometricInterpretation = photometric
+    if frames.dtype == np.uint16:
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+    else:
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
     if count > 1:
         ds.NumberOfFrames = count
     if frame_time_ms is not None:

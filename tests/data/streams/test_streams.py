@@ -88,6 +88,15 @@ def test_dicom_single_frame_without_ending_or_region(tmp_path, frames, dicom_wri
     assert stream.fps_from == "assumed"
 
 
+def test_dicom_twelve_bit_monochrome1_becomes_eight_bit_with_bright_tissue(tmp_path, dicom_writer):
+    values = np.array([[[0, 4095, 2048]], [[4095, 0, 1024]]], dtype=np.uint16)  # 2 frames, 1x3
+    path = dicom_writer(tmp_path / "m1.dcm", values, photometric="MONOCHROME1")
+    got, _ = read_all(path)
+    # MONOCHROME1: 0 is white. 12 bits scale to 8: 4095 -> 255; (4095 - 2048) * 255 / 4095 = 127.5
+    assert got[0].image.tolist() == [[255, 0, 127]]
+    assert got[1].image.tolist() == [[0, 255, 191]]
+
+
 def test_folder_is_one_more_source(tmp_path, frames):
     for i in (2, 10, 1):  # natural order: 1, 2, 10
         Image.fromarray(frames[i]).save(tmp_path / f"f_{i}.png")
