@@ -109,8 +109,8 @@ def run_live(
     """
     out = Path(out)
     paths = {name: out / name for name in OUTPUTS}
+    window = _Window() if show else None  # before anything is touched: no display, no run
     _prepare_out(out, paths, overwrite)
-    window = _Window() if show else None
     opened = opened or open_predictor(Path(model), device=device, runtime=runtime)
     params = opened.postprocess if smoothing else without_smoothing(opened.postprocess)
     segmenter = StreamSegmenter(opened, params)
