@@ -116,9 +116,12 @@ def _open_container(source: str, device: bool, options: dict[str, str]):
     except av.error.FileNotFoundError:
         raise NervesegError(f"{source}: file not found") from None
     except av.error.FFmpegError as exc:
-        what = "not a usable capture device" if device else "not a readable video"
+        if device:
+            fix = "check that no other program holds it, and its cable and driver"
+            message = f"{source}: not a usable capture device ({_reason(exc)}); {fix}"
+            raise NervesegError(message) from None
         raise NervesegError(
-            f"{source}: {what} ({_reason(exc)}); {_REEXPORT if not device else 'check the cable and driver'}"
+            f"{source}: not a readable video ({_reason(exc)}); {_REEXPORT}"
         ) from None
 
 
