@@ -47,6 +47,11 @@ def is_temporal(params: PostprocessParams) -> bool:
     return params.ema_alpha < 1.0 or params.presence_on > 0.0
 
 
+def without_smoothing(params: PostprocessParams) -> PostprocessParams:
+    """``params`` with the stream fields at their "off" defaults: every frame on its own."""
+    return dataclasses.replace(params, ema_alpha=1.0, presence_on=0.0, presence_off=0.0)
+
+
 class TemporalFilter:
     """The state a stream carries from frame to frame; one per stream, frames in order."""
 

@@ -67,3 +67,12 @@ def test_fit_postprocess_writes_the_stream_fit(run_copy, capsys):
         assert data["params"][key] == temporal["chosen"][key]
     assert main(["fit-postprocess", str(run_copy), "--no-temporal", "--device", "cpu"]) == 0
     assert "temporal" not in json.loads((run_copy / "postprocess.json").read_text())["fit"]
+
+
+def test_evaluate_reports_flicker_beside_dice(run_copy):
+    assert main(["evaluate", "--run", str(run_copy), "--device", "cpu"]) == 0
+    evaluation = json.loads((run_copy / "evaluation.json").read_text())
+    stream = evaluation["stream"]
+    # Unsmoothed, the sweeps' masks are the still masks: the same competition score.
+    assert stream["unsmoothed"]["score"] == pytest.approx(evaluation["score"], abs=1e-6)
+    assert stream["unsmoothed"]["pairs"] > 0 and "toggles_per_minute" in stream["as_set"]

@@ -31,7 +31,7 @@ from nerveseg.evaluation.holdout import HeldOut
 from nerveseg.flicker import Flicker, mask_change, measure_flicker
 from nerveseg.inference.predictor import resize_probabilities
 from nerveseg.postprocess import PostprocessParams
-from nerveseg.temporal import TemporalFilter, stream_mask
+from nerveseg.temporal import TemporalFilter, stream_mask, without_smoothing
 
 ALPHAS = (1.0, 0.8, 0.6, 0.5, 0.4, 0.3, 0.2)
 HYSTERESIS = ((0.0, 0.0), (0.5, 0.3), (0.6, 0.3), (0.6, 0.4), (0.7, 0.4), (0.7, 0.5), (0.8, 0.5))
@@ -178,7 +178,7 @@ def fit_temporal(
     log: Callable[[str], None] | None = None,
 ) -> TemporalFit:
     """Choose ``ema_alpha``, ``presence_on``, ``presence_off`` on top of the still ``still``."""
-    off = dataclasses.replace(still, ema_alpha=1.0, presence_on=0.0, presence_off=0.0)
+    off = without_smoothing(still)
     baseline = scorer.evaluate(off)
     tried = [
         scorer.evaluate(dataclasses.replace(off, ema_alpha=alpha, presence_on=on, presence_off=low))
@@ -200,6 +200,20 @@ def fit_temporal(
             )
         log(f"stream smoothing {'kept' if kept else 'not kept (no clear flicker cut)'}")
     return TemporalFit(chosen.params, baseline, chosen, best, kept, tried)
+
+
+def stream_scores(held: HeldOut, params: PostprocessParams) -> dict[str, Any] | None:
+    """Score and flicker of the held-out subjects played as sweeps, with ``params`` and with
+    their smoothing off; None when no subject has two frames."""
+    sweeps = sweeps_of(held)
+    if not any(len(sweep) > 1 for sweep in sweeps):
+        return None
+    scorer = SweepScorer(sweeps)
+    return {
+        "as_set": scorer.evaluate(params).as_dict(),
+        "unsmoothed": scorer.evaluate(without_smoothing(params)).as_dict(),
+        "assumed_fps": scorer.fps,
+    }
 
 
 def sweeps_of(held: HeldOut) -> list[list[SweepFrame]]:

@@ -9,7 +9,6 @@ defaults the masks are exactly the still-image ones.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,7 +18,7 @@ from nerveseg.data.loading import resize_image
 from nerveseg.inference.predictor import normalise, resize_probabilities
 from nerveseg.inference.sources import OpenedPredictor
 from nerveseg.postprocess import PostprocessParams
-from nerveseg.temporal import TemporalFilter, stream_mask
+from nerveseg.temporal import TemporalFilter, stream_mask, without_smoothing
 
 
 @dataclass(frozen=True)
@@ -30,9 +29,7 @@ class StreamResult:
     presence: float
 
 
-def without_smoothing(params: PostprocessParams) -> PostprocessParams:
-    """``params`` with the stream fields at their "off" defaults: every frame on its own."""
-    return dataclasses.replace(params, ema_alpha=1.0, presence_on=0.0, presence_off=0.0)
+__all__ = ["StreamResult", "StreamSegmenter", "without_smoothing"]
 
 
 class StreamSegmenter:
