@@ -14,9 +14,11 @@ gives one: speed does not depend on the weights.
 
 **Flicker.** A slim SegNet trained with the ``demo`` preset on synthetic data (seed 0; or
 ``--flicker-run`` reuses a trained run), its post-processing fitted by ``fit_run_postprocess``
-(still steps, then the stream fields on its validation sweeps); then four unseen synthetic
-sweeps (seed 1, 10 s at 30 frames/s) are segmented with smoothing off and with the fitted
-smoothing, and scored against their truth: competition score, Dice on nerve frames, mask change
+(still steps, then the stream fields on its validation subjects played as sweeps), and the
+stream fields fitted a second time on four synthetic validation videos (seed 2, 10 s at 30
+frames/s: the frame spacing of the test videos); then four unseen synthetic sweeps (seed 1,
+10 s at 30 frames/s) are segmented with smoothing off and with each fitted smoothing, and
+scored against their truth: competition score, Dice on nerve frames, mask change
 where the truth barely moves, presence toggles per minute.
 
 Timings depend on whatever else runs on the machine (the load average is printed); prints
@@ -38,16 +40,19 @@ import torch
 
 from nerveseg.checkpoint import ModelInfo, save_model_file
 from nerveseg.config import load_config
+from nerveseg.data.loading import resize_image
 from nerveseg.data.streams import open_stream
 from nerveseg.data.streams.writer import VideoWriter
 from nerveseg.data.synth import SynthConfig, generate_dataset
 from nerveseg.data.synth.video import generate_sweeps, sweep_paths
 from nerveseg.evaluation.fit import fit_run_postprocess
+from nerveseg.evaluation.temporal_fit import SweepFrame, SweepScorer, fit_temporal
 from nerveseg.files import write_json
 from nerveseg.flicker import mask_change, measure_flicker
 from nerveseg.inference import open_predictor
 from nerveseg.inference.export import onnx_bytes
 from nerveseg.inference.live import run_live
+from nerveseg.inference.predictor import normalise
 from nerveseg.inference.stream import StreamSegmenter, without_smoothing
 from nerveseg.models import build_model
 from nerveseg.training import train
@@ -155,23 +160,53 @@ def flicker(
     config = SynthConfig(subjects=sweeps, frames_per_subject=30 * seconds, test_frames=0, seed=1)
     generate_sweeps(work / "sweeps", config, overwrite=True)
     opened = open_predictor(run, device="cpu")
-    settings = {"smoothing off": without_smoothing(fit.params), "fitted smoothing": fit.params}
+    # The run's validation subjects are 36-frame sweeps: frames 8x farther apart than in a
+    # 10 s video, and the EMA weight is per frame. So also fit on videos like the test ones
+    # (other seed, other anatomy), through the same fit_temporal.
+    fit_config = dataclasses.replace(config, seed=2)
+    generate_sweeps(work / "fit-sweeps", fit_config, overwrite=True)
+    video_sweeps = [
+        sweep_frames(opened, *sweep_paths(work / "fit-sweeps", s)) for s in range(1, sweeps + 1)
+    ]
+    on_videos = fit_temporal(SweepScorer(video_sweeps), without_smoothing(fit.params), log=print)
+    settings = {
+        "smoothing off": without_smoothing(fit.params),
+        "fitted, val frames": fit.params,
+        "fitted, val videos": on_videos.params,
+    }
     rows = {
         name: score_sweeps(opened, params, work / "sweeps", sweeps)
         for name, params in settings.items()
     }
     print(f"\nflicker on {sweeps} unseen synthetic sweeps of {seconds} s at 30 frames/s ({run})")
     print(
-        f"{'setting':<18} {'alpha':>5} {'on/off':>9} {'score':>7} {'dice nerve':>10} "
+        f"{'setting':<20} {'alpha':>5} {'on/off':>9} {'score':>7} {'dice nerve':>10} "
         f"{'mask change':>11} {'toggles/min':>11} {'truth toggles/min':>17}"
     )
     for name, row in rows.items():
         print(
-            f"{name:<18} {row['ema_alpha']:>5} {row['presence_on']:>4}/{row['presence_off']:<4} "
+            f"{name:<20} {row['ema_alpha']:>5} {row['presence_on']:>4}/{row['presence_off']:<4} "
             f"{row['score']:>7.4f} {row['dice_nerve']:>10.4f} {row['mask_change']:>11.4f} "
             f"{row['toggles_per_minute']:>11.1f} {row['truth_toggles_per_minute']:>17.1f}"
         )
-    return {"run": str(run), "fit": fit.extra.get("temporal"), "sweeps": rows}
+    return {
+        "run": str(run),
+        "fit_on_validation_frames": fit.extra.get("temporal"),
+        "fit_on_validation_videos": on_videos.as_dict(),
+        "test_sweeps": rows,
+    }
+
+
+def sweep_frames(opened, video: Path, masks: Path) -> list[SweepFrame]:
+    """A sweep video with its truth as :class:`SweepFrame` objects (network-size probabilities)."""
+    info, frames = opened.info, []
+    with open_stream(video) as images, open_stream(masks) as labels:
+        for frame, label in zip(images, labels, strict=True):
+            small = np.array(resize_image(frame.image, info.image_size))
+            output = opened.predictor(normalise(small[None], info.mean, info.std))
+            presence = None if output.presence is None else float(output.presence[0])
+            frames.append(SweepFrame(output.probabilities[0].numpy(), presence, label.image > 127))
+    return frames
 
 
 def train_demo_run(work: Path, minutes: float) -> Path:

@@ -33,7 +33,7 @@ from nerveseg.inference.predictor import resize_probabilities
 from nerveseg.postprocess import PostprocessParams
 from nerveseg.temporal import TemporalFilter, stream_mask, without_smoothing
 
-ALPHAS = (1.0, 0.8, 0.6, 0.5, 0.4, 0.3, 0.2)
+ALPHAS = (1.0, 0.8, 0.6, 0.5, 0.4, 0.3, 0.2, 0.15, 0.1)
 HYSTERESIS = ((0.0, 0.0), (0.5, 0.3), (0.6, 0.3), (0.6, 0.4), (0.7, 0.4), (0.7, 0.5), (0.8, 0.5))
 MAX_LOSS = 0.01
 MIN_CUT = 0.1
