@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 from nerveseg.cli import main
-from nerveseg.evaluation.temporal_fit import SweepFrame, SweepScorer, fit_temporal
+from nerveseg.evaluation.temporal_fit import (
+    SweepFrame,
+    SweepScorer,
+    TemporalScore,
+    fit_temporal,
+)
+from nerveseg.flicker import Flicker
 from nerveseg.postprocess import PostprocessParams
 
 SHAPE = (8, 10)
@@ -76,3 +82,27 @@ def test_evaluate_reports_flicker_beside_dice(run_copy):
     # Unsmoothed, the sweeps' masks are the still masks: the same competition score.
     assert stream["unsmoothed"]["score"] == pytest.approx(evaluation["score"], abs=1e-6)
     assert stream["unsmoothed"]["pairs"] > 0 and "toggles_per_minute" in stream["as_set"]
+
+
+class TableScorer:
+    """Hand-set results per EMA weight, in place of playing sweeps."""
+
+    def __init__(self, table: dict[float, tuple[float, float, float]]) -> None:
+        self.table = table  # alpha -> (score, dice on nerve frames, mask change)
+
+    def evaluate(self, params: PostprocessParams) -> TemporalScore:
+        score, dice, change = self.table.get(params.ema_alpha, self.table[1.0])
+        return TemporalScore(params, score, dice, Flicker(change, 10, 0.0))
+
+
+def test_a_setting_that_blurs_nerve_outlines_is_refused_even_when_the_score_holds():
+    scorer = TableScorer(
+        {
+            1.0: (0.80, 0.80, 0.50),
+            0.1: (0.80, 0.70, 0.00),  # least flicker, same score, but nerve Dice -0.1: refused
+            0.5: (0.795, 0.795, 0.25),  # within 0.01 on both: chosen
+            0.3: (0.78, 0.80, 0.10),  # score -0.02: refused
+        }
+    )
+    fit = fit_temporal(scorer, PostprocessParams())
+    assert fit.kept and fit.params.ema_alpha == 0.5
