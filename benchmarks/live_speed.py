@@ -67,6 +67,9 @@ def main() -> None:
     parser.add_argument("--train-minutes", type=float, default=4.5)
     parser.add_argument("--flicker-sweeps", type=int, default=4)
     parser.add_argument("--flicker-seconds", type=int, default=10)
+    parser.add_argument(
+        "--explore", action="store_true", help="also score every grid setting on the test sweeps"
+    )
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--skip-flicker", action="store_true")
     args = parser.parse_args()
@@ -83,6 +86,7 @@ def main() -> None:
             args.train_minutes,
             args.flicker_sweeps,
             args.flicker_seconds,
+            args.explore,
         )
     report["load_average_after"] = os.getloadavg()
     write_json(work / "live_speed.json", report)
@@ -148,7 +152,12 @@ def random_realtime_model(work: Path) -> Path:
 
 
 def flicker(
-    work: Path, run: Path | None, minutes: float, sweeps: int, seconds: int
+    work: Path,
+    run: Path | None,
+    minutes: float,
+    sweeps: int,
+    seconds: int,
+    explore_test: bool = False,
 ) -> dict[str, Any]:
     """Score unseen sweeps with smoothing off and fitted; see the module docstring."""
     work.mkdir(parents=True, exist_ok=True)
@@ -189,12 +198,32 @@ def flicker(
             f"{row['score']:>7.4f} {row['dice_nerve']:>10.4f} {row['mask_change']:>11.4f} "
             f"{row['toggles_per_minute']:>11.1f} {row['truth_toggles_per_minute']:>17.1f}"
         )
+    explored = explore(opened, work / "sweeps", sweeps, fit.params) if explore_test else None
     return {
         "run": str(run),
+        "explored_on_test_sweeps": explored,
         "fit_on_validation_frames": fit.extra.get("temporal"),
         "fit_on_validation_videos": on_videos.as_dict(),
         "test_sweeps": rows,
     }
+
+
+def explore(opened, folder: Path, sweeps: int, params) -> list[dict[str, Any]]:
+    """Every grid setting scored on the test sweeps themselves: what is reachable, not a fit."""
+    frames = [sweep_frames(opened, *sweep_paths(folder, s)) for s in range(1, sweeps + 1)]
+    tried = fit_temporal(SweepScorer(frames), without_smoothing(params)).tried
+    print("\nexplored on the test sweeps (for reference only; chosen on test data)")
+    print(
+        f"{'alpha':>5} {'on/off':>9} {'score':>7} {'dice nerve':>10} {'mask change':>11} {'toggles/min':>11}"
+    )
+    for row in sorted(tried, key=lambda t: t.flicker.mask_change):
+        p = row.params
+        print(
+            f"{p.ema_alpha:>5} {p.presence_on:>4}/{p.presence_off:<4} {row.score:>7.4f} "
+            f"{row.dice_nerve:>10.4f} {row.flicker.mask_change:>11.4f} "
+            f"{row.flicker.toggles_per_minute:>11.1f}"
+        )
+    return [row.as_dict() for row in tried]
 
 
 def sweep_frames(opened, video: Path, masks: Path) -> list[SweepFrame]:
