@@ -117,7 +117,13 @@ def test_realtime_pacing_drops_frames_of_a_source_faster_than_the_model(
     assert summary["frames_dropped"] > 0
     assert summary["frames_processed"] + summary["frames_dropped"] == FRAMES
     assert summary["max_queue"] <= 1
-    assert len(rows_of(out / "frames.csv")) == summary["frames_processed"]
+    rows = rows_of(out / "frames.csv")
+    assert len(rows) == summary["frames_processed"]
+    with open_stream(out / "overlay.mp4") as overlay:  # frames keep their source times
+        times = [frame.time for frame in overlay]
+    assert times == pytest.approx(
+        [float(r["time"]) - float(rows[0]["time"]) for r in rows], abs=1e-3
+    )
 
 
 def test_show_without_a_display_is_one_line(sweep, trained_run, tmp_path, monkeypatch, capsys):

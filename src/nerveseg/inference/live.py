@@ -8,7 +8,7 @@ frames dropped to keep up, latency and flicker. One API function, :func:`run_liv
 Writes into ``out``:
 
 - ``overlay.mp4``: each processed frame with the nerve's outline, the presence score and the
-  frame rate kept (H.264);
+  frame rate kept (H.264), at its time on the source's clock;
 - ``frames.csv``: ``index,time,presence,area,centroid_x,centroid_y,rle,latency_ms``, one row per
   processed frame, flushed as it is written;
 - ``live.json``: the summary (frames read, processed, dropped, frames/s, latency p50/p95,
@@ -189,7 +189,7 @@ def _process(feed, segmenter, stream, paths, timeline: _Timeline, window) -> Non
             overlay = draw_overlay(
                 image, {"nerve": result.mask}, [f"nerve {result.presence:.2f}", f"{rate:.1f} fps"]
             )
-            video.write(overlay)
+            video.write(overlay, arrival.frame.time)  # dropped frames leave gaps, not a speed-up
             if window is not None:
                 window.show(overlay)
             done = time.monotonic()

@@ -42,17 +42,26 @@ class VideoWriter:
         self.fps = Fraction(fps).limit_denominator(1001)
         self._container = None
         self._stream = None
+        self._last = -1  # the last frame's presentation time, in frame periods
         self.frames = 0
 
-    def write(self, image: np.ndarray) -> None:
-        """Encode one frame (grey or RGB uint8)."""
+    def write(self, image: np.ndarray, time: float | None = None) -> None:
+        """Encode one frame (grey or RGB uint8).
+
+        ``time`` (seconds) places the frame on the source's clock, so that a stream with
+        dropped frames still plays at its own speed; without it frames follow each other at
+        the constant rate.
+        """
         if self._stream is None:
             self._open(image.shape[:2])
         height, width = self._stream.height, self._stream.width
         image = np.ascontiguousarray(image[:height, :width])
         frame = av.VideoFrame.from_ndarray(image, format="gray" if image.ndim == 2 else "rgb24")
+        tick = self._last + 1 if time is None else max(round(time * self.fps), self._last + 1)
+        frame.pts, frame.time_base = tick, 1 / self.fps
         for packet in self._stream.encode(frame):
             self._container.mux(packet)
+        self._last = tick
         self.frames += 1
 
     def _open(self, shape: tuple[int, int]) -> None:
@@ -64,6 +73,7 @@ class VideoWriter:
         stream = self._container.add_stream(self.codec, rate=self.fps)
         stream.width, stream.height, stream.pix_fmt = width, height, self.pix_fmt
         stream.options = dict(self.options)
+        stream.codec_context.time_base = 1 / self.fps  # presentation times count frame periods
         self._stream = stream
 
     def close(self) -> None:
