@@ -85,6 +85,10 @@ def test_outputs_are_never_overwritten_unless_asked_and_then_only_ours(
     assert main(args) == 2
     assert "--overwrite" in capsys.readouterr().err
     assert (out / "frames.csv").read_text() == before
+    # a bad source with --overwrite: the earlier outputs are kept
+    bad = ["live", str(tmp_path / "missing.mp4"), "--run", str(trained_run), "--out", str(out)]
+    assert main([*bad, "--overwrite"]) == 2
+    assert (out / "frames.csv").read_text() == before
     assert main([*args, "--overwrite"]) == 0
     assert (out / "notes.txt").read_text() == "mine"
     assert len(rows_of(out / "frames.csv")) == 3

@@ -110,11 +110,12 @@ def run_live(
     out = Path(out)
     paths = {name: out / name for name in OUTPUTS}
     window = _Window() if show else None  # before anything is touched: no display, no run
-    _prepare_out(out, paths, overwrite)
+    earlier = _earlier_outputs(out, paths, overwrite)
     opened = opened or open_predictor(Path(model), device=device, runtime=runtime)
     params = opened.postprocess if smoothing else without_smoothing(opened.postprocess)
     segmenter = StreamSegmenter(opened, params)
     with open_stream(source, fps=fps) as stream:
+        _clear(out, earlier)  # only once the model and the source have opened
         mode = "live" if stream.live else ("realtime" if realtime else "every frame")
         feed = FrameFeed(
             _limited(stream, max_frames),
@@ -134,17 +135,22 @@ def run_live(
     return result
 
 
-def _prepare_out(out: Path, paths: dict[str, Path], overwrite: bool) -> None:
+def _earlier_outputs(out: Path, paths: dict[str, Path], overwrite: bool) -> list[Path]:
+    """This command's outputs already in ``out``; refused unless ``overwrite``."""
     if out.exists() and not out.is_dir():
         raise NervesegError(f"{out} exists and is not a folder; choose another --out")
-    present = [p.name for p in paths.values() if p.exists()]
+    present = [path for path in paths.values() if path.exists()]
     if present and not overwrite:
         raise NervesegError(
-            f"{out} already holds {', '.join(present)} from an earlier run; choose another --out "
-            "or pass --overwrite to replace them"
+            f"{out} already holds {', '.join(p.name for p in present)} from an earlier run; "
+            "choose another --out or pass --overwrite to replace them"
         )
-    for name in present:
-        paths[name].unlink()
+    return present
+
+
+def _clear(out: Path, earlier: list[Path]) -> None:
+    for path in earlier:
+        path.unlink()
     out.mkdir(parents=True, exist_ok=True)
 
 
