@@ -22,7 +22,6 @@ is flushed row by row; the video's container is finished on the way out).
 from __future__ import annotations
 
 import csv
-import os
 import time
 from collections import deque
 from dataclasses import asdict, dataclass, field
@@ -37,6 +36,7 @@ from nerveseg.data.streams.writer import VideoWriter
 from nerveseg.errors import NervesegError
 from nerveseg.files import write_json
 from nerveseg.flicker import mask_change, toggles
+from nerveseg.inference.display import Window
 from nerveseg.inference.overlay import draw_overlay
 from nerveseg.inference.pacing import Arrival, FrameFeed
 from nerveseg.inference.sources import OpenedPredictor, open_predictor
@@ -109,7 +109,7 @@ def run_live(
     """
     out = Path(out)
     paths = {name: out / name for name in OUTPUTS}
-    window = _Window() if show else None  # before anything is touched: no display, no run
+    window = Window() if show else None  # before anything is touched: no display, no run
     earlier = _earlier_outputs(out, paths, overwrite)
     opened = opened or open_predictor(Path(model), device=device, runtime=runtime)
     params = opened.postprocess if smoothing else without_smoothing(opened.postprocess)
@@ -277,28 +277,3 @@ def _percentiles(seconds: list[float]) -> dict[str, float]:
         "p95": float(np.percentile(values, 95)),
         "max": float(values.max()),
     }
-
-
-class _Window:
-    """The overlay in a matplotlib window, for a person at the probe; closing it stops."""
-
-    def __init__(self) -> None:
-        if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-            raise NervesegError("--show needs a display (DISPLAY is not set); leave --show out")
-        import matplotlib.pyplot as plt
-
-        plt.ion()
-        self._plt = plt
-        self._figure, axes = plt.subplots()
-        axes.set_axis_off()
-        self._image = None
-        self._axes = axes
-
-    def show(self, rgb: np.ndarray) -> None:
-        if self._image is None:
-            self._image = self._axes.imshow(rgb)
-        else:
-            self._image.set_data(rgb)
-        if not self._plt.fignum_exists(self._figure.number):
-            raise KeyboardInterrupt  # the window was closed: stop as Ctrl-C would
-        self._plt.pause(0.001)
