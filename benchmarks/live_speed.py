@@ -40,19 +40,17 @@ import torch
 
 from nerveseg.checkpoint import ModelInfo, save_model_file
 from nerveseg.config import load_config
-from nerveseg.data.loading import resize_image
 from nerveseg.data.streams import open_stream
 from nerveseg.data.streams.writer import VideoWriter
 from nerveseg.data.synth import SynthConfig, generate_dataset
 from nerveseg.data.synth.video import generate_sweeps, sweep_paths
 from nerveseg.evaluation.fit import fit_run_postprocess
-from nerveseg.evaluation.temporal_fit import SweepFrame, SweepScorer, fit_temporal
+from nerveseg.evaluation.temporal_fit import SweepScorer, fit_temporal, video_sweeps
 from nerveseg.files import write_json
 from nerveseg.flicker import mask_change, measure_flicker
 from nerveseg.inference import open_predictor
 from nerveseg.inference.export import onnx_bytes
 from nerveseg.inference.live import run_live
-from nerveseg.inference.predictor import normalise
 from nerveseg.inference.stream import StreamSegmenter, without_smoothing
 from nerveseg.models import build_model
 from nerveseg.training import train
@@ -174,10 +172,8 @@ def flicker(
     # (other seed, other anatomy), through the same fit_temporal.
     fit_config = dataclasses.replace(config, seed=2)
     generate_sweeps(work / "fit-sweeps", fit_config, overwrite=True)
-    video_sweeps = [
-        sweep_frames(opened, *sweep_paths(work / "fit-sweeps", s)) for s in range(1, sweeps + 1)
-    ]
-    on_videos = fit_temporal(SweepScorer(video_sweeps), without_smoothing(fit.params), log=print)
+    played = video_sweeps(opened, work / "fit-sweeps")
+    on_videos = fit_temporal(SweepScorer(played), without_smoothing(fit.params), log=print)
     settings = {
         "smoothing off": without_smoothing(fit.params),
         "fitted, val frames": fit.params,
@@ -198,7 +194,7 @@ def flicker(
             f"{row['score']:>7.4f} {row['dice_nerve']:>10.4f} {row['mask_change']:>11.4f} "
             f"{row['toggles_per_minute']:>11.1f} {row['truth_toggles_per_minute']:>17.1f}"
         )
-    explored = explore(opened, work / "sweeps", sweeps, fit.params) if explore_test else None
+    explored = explore(opened, work / "sweeps", fit.params) if explore_test else None
     return {
         "run": str(run),
         "explored_on_test_sweeps": explored,
@@ -208,9 +204,9 @@ def flicker(
     }
 
 
-def explore(opened, folder: Path, sweeps: int, params) -> list[dict[str, Any]]:
+def explore(opened, folder: Path, params) -> list[dict[str, Any]]:
     """Every grid setting scored on the test sweeps themselves: what is reachable, not a fit."""
-    frames = [sweep_frames(opened, *sweep_paths(folder, s)) for s in range(1, sweeps + 1)]
+    frames = video_sweeps(opened, folder)
     tried = fit_temporal(SweepScorer(frames), without_smoothing(params)).tried
     print("\nexplored on the test sweeps (for reference only; chosen on test data)")
     print(
@@ -224,18 +220,6 @@ def explore(opened, folder: Path, sweeps: int, params) -> list[dict[str, Any]]:
             f"{row.flicker.toggles_per_minute:>11.1f}"
         )
     return [row.as_dict() for row in tried]
-
-
-def sweep_frames(opened, video: Path, masks: Path) -> list[SweepFrame]:
-    """A sweep video with its truth as :class:`SweepFrame` objects (network-size probabilities)."""
-    info, frames = opened.info, []
-    with open_stream(video) as images, open_stream(masks) as labels:
-        for frame, label in zip(images, labels, strict=True):
-            small = np.array(resize_image(frame.image, info.image_size))
-            output = opened.predictor(normalise(small[None], info.mean, info.std))
-            presence = None if output.presence is None else float(output.presence[0])
-            frames.append(SweepFrame(output.probabilities[0].numpy(), presence, label.image > 127))
-    return frames
 
 
 def train_demo_run(work: Path, minutes: float) -> Path:

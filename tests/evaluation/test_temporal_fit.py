@@ -106,3 +106,18 @@ def test_a_setting_that_blurs_nerve_outlines_is_refused_even_when_the_score_hold
     )
     fit = fit_temporal(scorer, PostprocessParams())
     assert fit.kept and fit.params.ema_alpha == 0.5
+
+
+def test_fit_postprocess_on_sweep_videos(run_copy, tmp_path, capsys):
+    sweeps = tmp_path / "sweeps"
+    assert main(["synth", str(sweeps), "--video", "--preset", "smoke", "--subjects", "2"]) == 0
+    args = ["fit-postprocess", str(run_copy), "--device", "cpu", "--sweeps", str(sweeps)]
+    assert main(args) == 0
+    assert "stream smoothing" in capsys.readouterr().out
+    temporal = json.loads((run_copy / "postprocess.json").read_text())["fit"]["temporal"]
+    assert temporal["sweeps"] == str(sweeps)
+    assert temporal["baseline"]["pairs"] > 0  # 2 sweeps x 8 frames, truth mostly steady
+    (tmp_path / "empty").mkdir()
+    bad = ["fit-postprocess", str(run_copy), "--sweeps", str(tmp_path / "empty")]
+    assert main(bad) == 2
+    assert "synth OUT --video" in capsys.readouterr().err

@@ -30,6 +30,12 @@ def add(commands) -> None:
         action="store_true",
         help="leave the stream fields (averaging over frames, presence hysteresis) off",
     )
+    parser.add_argument(
+        "--sweeps",
+        type=Path,
+        help="fit the stream fields on these sweep videos with truth (NAME.mkv + "
+        "NAME_masks.mkv, as synth --video writes) instead of the held-out subjects",
+    )
     prediction_arguments(
         parser, "fit on flip-averaged probabilities (then predict and evaluate with --tta too)"
     )
@@ -47,6 +53,7 @@ def _run_fit(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         device=args.device,
         temporal=not args.no_temporal,
+        sweeps=args.sweeps,
         log=print,
     )
     print(

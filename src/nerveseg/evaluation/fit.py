@@ -28,7 +28,8 @@ import numpy as np
 
 from nerveseg import runs
 from nerveseg.evaluation.holdout import HeldOut, predict_holdout
-from nerveseg.evaluation.temporal_fit import SweepScorer, fit_temporal, sweeps_of
+from nerveseg.evaluation.temporal_fit import SweepScorer, fit_temporal, sweeps_of, video_sweeps
+from nerveseg.inference.sources import open_predictor
 from nerveseg.postprocess import (
     PostprocessParams,
     apply_postprocess,
@@ -177,6 +178,7 @@ def fit_run_postprocess(
     batch_size: int = 16,
     device: str = "auto",
     temporal: bool = True,
+    sweeps: Path | None = None,
     log: Callable[[str], None] | None = None,
 ) -> FitResult:
     """Fit ``run``'s post-processing on its held-out frames and write ``RUN/postprocess.json``.
@@ -185,7 +187,8 @@ def fit_run_postprocess(
     cross-validation folder. The search starts from the model file's own post-processing.
     ``tta`` fits on flip-averaged probabilities (then predict and evaluate with TTA too).
     ``temporal`` then fits the stream fields (averaging over frames, presence hysteresis) on
-    the held-out subjects played as sweeps (:mod:`nerveseg.evaluation.temporal_fit`).
+    the held-out subjects played as sweeps (:mod:`nerveseg.evaluation.temporal_fit`), or on
+    the sweep videos with truth in the folder ``sweeps`` when given.
     """
     held = predict_holdout(run, device=device, tta=tta, batch_size=batch_size)
     if log:
@@ -203,11 +206,18 @@ def fit_run_postprocess(
         log=log,
     )
     result.extra.update(tta=tta, predict_seconds_per_frame=held.seconds_per_frame)
-    sweeps = sweeps_of(held)
-    if temporal and any(len(sweep) > 1 for sweep in sweeps):
-        stream = fit_temporal(SweepScorer(sweeps), result.params, log=log)
-        result.params = stream.params
-        result.extra["temporal"] = stream.as_dict()
+    if temporal:
+        if sweeps is None:
+            played = sweeps_of(held)
+        else:
+            played = video_sweeps(open_predictor(Path(run), device=device, tta=tta), sweeps)
+        if any(len(sweep) > 1 for sweep in played):
+            stream = fit_temporal(SweepScorer(played), result.params, log=log)
+            result.params = stream.params
+            result.extra["temporal"] = {
+                "sweeps": "held-out subjects" if sweeps is None else str(sweeps),
+                **stream.as_dict(),
+            }
     save_postprocess(Path(run) / runs.POSTPROCESS, result.params, result.as_dict())
     return result
 
