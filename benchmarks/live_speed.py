@@ -45,7 +45,8 @@ from nerveseg.data.streams.writer import VideoWriter
 from nerveseg.data.synth import SynthConfig, generate_dataset
 from nerveseg.data.synth.video import generate_sweeps, sweep_paths
 from nerveseg.evaluation.fit import fit_run_postprocess
-from nerveseg.evaluation.temporal_fit import SweepScorer, fit_temporal, video_sweeps
+from nerveseg.evaluation.sweeps import video_sweeps
+from nerveseg.evaluation.temporal_fit import SweepScorer, fit_temporal
 from nerveseg.files import write_json
 from nerveseg.flicker import mask_change, measure_flicker
 from nerveseg.inference import open_predictor

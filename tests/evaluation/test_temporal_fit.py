@@ -8,12 +8,8 @@ import numpy as np
 import pytest
 
 from nerveseg.cli import main
-from nerveseg.evaluation.temporal_fit import (
-    SweepFrame,
-    SweepScorer,
-    TemporalScore,
-    fit_temporal,
-)
+from nerveseg.evaluation.sweeps import SweepFrame
+from nerveseg.evaluation.temporal_fit import SweepScorer, TemporalScore, fit_temporal
 from nerveseg.flicker import Flicker
 from nerveseg.postprocess import PostprocessParams
 

@@ -28,7 +28,8 @@ import numpy as np
 
 from nerveseg import runs
 from nerveseg.evaluation.holdout import HeldOut, predict_holdout
-from nerveseg.evaluation.temporal_fit import SweepScorer, fit_temporal, sweeps_of, video_sweeps
+from nerveseg.evaluation.sweeps import sweeps_of, video_sweeps
+from nerveseg.evaluation.temporal_fit import SweepScorer, fit_temporal
 from nerveseg.inference.sources import open_predictor
 from nerveseg.postprocess import (
     PostprocessParams,

@@ -12,7 +12,7 @@ help is lag for nothing.
 The held-out subjects' frames are usually farther apart in time than a video's (a 36-frame
 synthetic sweep, or Kaggle's sampled frames), and the EMA weight is per frame: sweeps recorded
 at the stream's own rate (``nerveseg fit-postprocess RUN --sweeps DIR``, :func:`video_sweeps`)
-fit it better when there are some.
+fit it better when there are some (:mod:`nerveseg.evaluation.sweeps` reads both).
 
 Cost: one pass over the frames per ``ema_alpha`` (resize back and the shape steps, a few ms a
 frame); each pass keeps only per-frame numbers (is the mask empty, its Dice, its change from
@@ -27,20 +27,15 @@ import dataclasses
 import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from nerveseg.data.folders import natural_key
-from nerveseg.data.loading import resize_image
-from nerveseg.data.streams import open_stream
-from nerveseg.errors import NervesegError
 from nerveseg.evaluation.holdout import HeldOut
+from nerveseg.evaluation.sweeps import SweepFrame, sweeps_of
 from nerveseg.flicker import Flicker, mask_change, measure_flicker
-from nerveseg.inference.predictor import normalise, resize_probabilities
-from nerveseg.inference.sources import OpenedPredictor
+from nerveseg.inference.predictor import resize_probabilities
 from nerveseg.postprocess import PostprocessParams
 from nerveseg.temporal import TemporalFilter, stream_mask, without_smoothing
 
@@ -49,15 +44,6 @@ HYSTERESIS = ((0.0, 0.0), (0.5, 0.3), (0.6, 0.3), (0.6, 0.4), (0.7, 0.4), (0.7, 
 MAX_LOSS = 0.01
 MIN_CUT = 0.1
 FPS = 30.0
-
-
-@dataclass(frozen=True)
-class SweepFrame:
-    """One frame of a sweep: network-size probabilities, presence, the full-size truth."""
-
-    probabilities: np.ndarray
-    presence: float | None
-    truth: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -225,54 +211,6 @@ def stream_scores(held: HeldOut, params: PostprocessParams) -> dict[str, Any] | 
         "unsmoothed": scorer.evaluate(without_smoothing(params)).as_dict(),
         "assumed_fps": scorer.fps,
     }
-
-
-def video_sweeps(opened: OpenedPredictor, folder: Path) -> list[list[SweepFrame]]:
-    """Sweeps with truth from ``folder``: every ``NAME_masks.EXT`` beside a video ``NAME.EXT``.
-
-    The layout ``nerveseg synth --video`` writes (or any recorded sweep with a mask video or
-    TIFF stack of the same length: 0 = background, above 127 = nerve).
-    """
-    folder = Path(folder)
-    pairs = []
-    for masks in sorted(folder.glob("*_masks.*")):
-        video = masks.with_name(masks.name.replace("_masks.", ".", 1))
-        if video.is_file():
-            pairs.append((video, masks))
-    if not pairs:
-        raise NervesegError(
-            f"{folder}: no sweep videos with truth (NAME.mkv beside NAME_masks.mkv); write some "
-            "with nerveseg synth OUT --video"
-        )
-    return [_sweep_frames(opened, video, masks) for video, masks in pairs]
-
-
-def _sweep_frames(opened: OpenedPredictor, video: Path, masks: Path) -> list[SweepFrame]:
-    info, frames = opened.info, []
-    with open_stream(video) as images, open_stream(masks) as labels:
-        for frame, label in zip(images, labels, strict=False):
-            small = np.array(resize_image(frame.image, info.image_size))
-            output = opened.predictor(normalise(small[None], info.mean, info.std))
-            presence = None if output.presence is None else float(output.presence[0])
-            frames.append(SweepFrame(output.probabilities[0].numpy(), presence, label.image > 127))
-    return frames
-
-
-def sweeps_of(held: HeldOut) -> list[list[SweepFrame]]:
-    """The held-out frames as sweeps: one per subject, frames in natural name order."""
-    order: dict[str, list[int]] = {}
-    for index, sample in enumerate(held.samples):
-        order.setdefault(sample.subject, []).append(index)
-    sweeps = []
-    for indices in order.values():
-        indices.sort(key=lambda i: natural_key(held.samples[i].name))
-        sweeps.append(
-            [
-                SweepFrame(held.probabilities[i], held.frame_presence(i), held.truth(i))
-                for i in indices
-            ]
-        )
-    return sweeps
 
 
 def _within(candidate: TemporalScore, baseline: TemporalScore, max_loss: float) -> bool:
