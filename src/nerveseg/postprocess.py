@@ -13,6 +13,9 @@ resolution (:func:`apply_postprocess`), while validation during training applies
 and the gates on the batch's own device at the training size (:func:`postprocess_batch`); the
 shape steps need connected components and run at full resolution only.
 
+Three more fields steady a stream of frames (EMA and presence hysteresis); they act only in
+:mod:`nerveseg.temporal`, and their defaults mean "off", so still-image prediction is unchanged.
+
 A dense CRF (pydensecrf2) before thresholding was measured and left out: on a demo run's
 validation frames the best of eight kernel settings, chosen on those same frames, moved the
 score by +0.0006 (noise) while wider kernels cost up to 0.2, at 50-220 ms a frame at 96x128
@@ -31,7 +34,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from nerveseg.errors import NervesegError
+from nerveseg.errors import ConfigError, NervesegError
 from nerveseg.files import write_json
 from nerveseg.settings import from_mapping, setting
 
@@ -53,6 +56,12 @@ class PostprocessParams:
         fill_holes: fill holes inside the mask.
         presence_threshold: frames whose presence probability (from a presence head) is below
             this get an empty mask; 0 = off. Needs a model with a presence head.
+        ema_alpha: streams only (:mod:`nerveseg.temporal`): the weight of the newest frame in an
+            exponential moving average of probabilities; 1 = off (every frame on its own).
+        presence_on, presence_off: streams only: hysteresis on the frame's presence score (the
+            presence head's probability, else the peak probability): a mask appears once the
+            score reaches ``presence_on`` and stays until it falls below ``presence_off``;
+            ``presence_on`` 0 = off. While on, it replaces the presence threshold.
     """
 
     threshold: float = setting(0.5, at_least=0.0, at_most=1.0)
@@ -62,6 +71,17 @@ class PostprocessParams:
     closing_radius: int = setting(0, at_least=0)
     fill_holes: bool = False
     presence_threshold: float = setting(0.0, at_least=0.0, at_most=1.0)
+    ema_alpha: float = setting(1.0, above=0.0, at_most=1.0)
+    presence_on: float = setting(0.0, at_least=0.0, at_most=1.0)
+    presence_off: float = setting(0.0, at_least=0.0, at_most=1.0)
+
+    def check(self) -> None:
+        """Hysteresis needs its off threshold at or below its on threshold."""
+        if self.presence_on > 0 and self.presence_off > self.presence_on:
+            raise ConfigError(
+                f"presence_off ({self.presence_off}) must be at most presence_on "
+                f"({self.presence_on}); lower presence_off or raise presence_on"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

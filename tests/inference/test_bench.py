@@ -23,6 +23,8 @@ def test_bench_runs_and_writes_valid_json(tmp_path, capsys):
         assert "error" not in result, result
         assert result["params"] == 116_473  # segnet at width 1/16
         assert result["gflops"] > 0 and result["e2e_fps"] > 0
+        assert result["video_fps"] > 0  # decode + segment + overlay + encode
+        assert result["video_ms"]["p50"] <= result["video_ms"]["p95"]
         assert result["net_ms"]["p50"] <= result["net_ms"]["p95"]
         assert set(result["throughput_by_batch"]) == {"1", "2"}
         assert result["rss_peak_mb"] >= result["rss_after_imports_mb"] > 0

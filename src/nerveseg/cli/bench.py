@@ -106,7 +106,8 @@ def format_table(report: dict[str, Any]) -> str:
     name = max([len(r["model"]) for r in report["results"]] + [5])
     header = (
         f"{'model':<{name}} {'runtime':<9} {'params':>7} {'GFLOP':>6} {'net p50/p95 ms':>15} "
-        f"{'e2e p50/p95 ms':>15} {'e2e fps':>7} {'fps (batch)':>12} {'GFLOP/s (mm%)':>14} "
+        f"{'e2e p50/p95 ms':>15} {'e2e fps':>7} {'video p50/p95 ms':>17} {'video fps':>9} "
+        f"{'fps (batch)':>12} {'GFLOP/s (mm%)':>14} "
         f"{'RSS MB (+run)':>13}"
     )
     lines += [header, "-" * len(header)]
@@ -118,6 +119,7 @@ def format_table(report: dict[str, Any]) -> str:
             f"{r['model']:<{name}} {r['runtime']:<9} {r['params'] / 1e6:>6.2f}M {r['gflops']:>6.2f} "
             f"{r['net_ms']['p50']:>7.1f}/{r['net_ms']['p95']:<7.1f} "
             f"{r['e2e_ms']['p50']:>7.1f}/{r['e2e_ms']['p95']:<7.1f} {r['e2e_fps']:>7.1f} "
+            f"{r['video_ms']['p50']:>8.1f}/{r['video_ms']['p95']:<8.1f} {r['video_fps']:>9.1f} "
             f"{r['throughput_fps']:>7.1f} ({r['best_batch']:>2}) "
             f"{r['achieved_gflops']:>6.1f} ({100 * r['matmul_share']:>3.0f}%) "
             f"{r['rss_peak_mb']:>6.0f} (+{r['rss_peak_mb'] - r['rss_after_imports_mb']:.0f})"
@@ -136,6 +138,7 @@ def format_table(report: dict[str, Any]) -> str:
 LEGEND = """\
 GFLOP: per frame, a multiply-add = 2. net: the network alone at batch 1. e2e: a 580x420 uint8
 frame to its RLE at batch 1 (resize, normalise, network, resize back, post-process, encode).
+video: a frame decoded from H.264, segmented (stream path), overlay drawn and H.264-encoded.
 fps (batch): network throughput at the best batch size. mm%: achieved GFLOP/s as a share of an
 fp32 2048x2048 matmul measured in the same process. RSS: peak, (+) above torch and nerveseg
 imported (runtime library, model, session, activations)."""

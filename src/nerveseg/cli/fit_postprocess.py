@@ -25,6 +25,17 @@ def add(commands) -> None:
         default=None,
         help="score gain a step must beat to be kept (default: 1 / number of frames)",
     )
+    parser.add_argument(
+        "--no-temporal",
+        action="store_true",
+        help="leave the stream fields (averaging over frames, presence hysteresis) off",
+    )
+    parser.add_argument(
+        "--sweeps",
+        type=Path,
+        help="fit the stream fields on these sweep videos with truth (NAME.mkv + "
+        "NAME_masks.mkv, as synth --video writes) instead of the held-out subjects",
+    )
     prediction_arguments(
         parser, "fit on flip-averaged probabilities (then predict and evaluate with --tta too)"
     )
@@ -41,6 +52,8 @@ def _run_fit(args: argparse.Namespace) -> int:
         margin=args.margin,
         batch_size=args.batch_size,
         device=args.device,
+        temporal=not args.no_temporal,
+        sweeps=args.sweeps,
         log=print,
     )
     print(

@@ -32,11 +32,21 @@ def add(commands) -> None:
     )
     parser.add_argument("--seed", type=int, help="random seed; same seed, same files")
     parser.add_argument("--overwrite", action="store_true", help="replace an earlier synthetic set")
+    parser.add_argument(
+        "--video",
+        action="store_true",
+        help="instead of the Kaggle layout, write each subject's sweep as a lossless video "
+        "(sweep_S.mkv) with its truth masks (sweep_S_masks.mkv)",
+    )
+    parser.add_argument(
+        "--fps", type=float, default=30.0, help="frame rate of the --video sweeps (default 30)"
+    )
     parser.set_defaults(handler=_run_synth)
 
 
 def _run_synth(args: argparse.Namespace) -> int:
     from nerveseg.data.synth import generate_dataset
+    from nerveseg.data.synth.video import generate_sweeps
 
     flags = {
         "subjects": args.subjects,
@@ -50,6 +60,14 @@ def _run_synth(args: argparse.Namespace) -> int:
     }
     overrides = list(args.overrides) + [f"synth.{k}={v}" for k, v in flags.items() if v is not None]
     config = load_config(args.preset, overrides).synth
+    if args.video:
+        sweeps = generate_sweeps(args.out, config, fps=args.fps, overwrite=args.overwrite)
+        print(
+            f"wrote {len(sweeps.videos)} sweep videos ({sweeps.frames} frames, "
+            f"{sweeps.nerve_frames} with a nerve, {sweeps.fps:g} frames/s) and their truth "
+            f"masks to {sweeps.root} in {sweeps.seconds:.1f} s"
+        )
+        return 0
     summary = generate_dataset(args.out, config, overwrite=args.overwrite)
     print(
         f"wrote {summary.train_frames} labelled frames ({summary.empty_frames} empty) and "

@@ -126,8 +126,16 @@ def read_image(path: Path) -> np.ndarray:
         DataError: the file is missing, corrupt, truncated, a stack or has an unsupported mode.
     """
     path = Path(path)
-    values = _decode(path, _image_values)
-    return np.ascontiguousarray(_to_uint8(path, values))
+    return _decode(path, scan_values)
+
+
+def scan_values(path: Path, image: Image.Image) -> np.ndarray:
+    """One decoded Pillow image (or page of a stack) as a scan: ``(H, W)`` uint8 grayscale.
+
+    The conversion :func:`read_image` applies, for readers that open files themselves
+    (multi-frame TIFF stacks in :mod:`nerveseg.data.streams`).
+    """
+    return np.ascontiguousarray(_to_uint8(path, _image_values(path, image)))
 
 
 def read_mask(path: Path, *, threshold: bool = False) -> np.ndarray:

@@ -2,7 +2,9 @@
 
 Validation during training is measured at the training size for speed; this recomputes every
 metric on masks resized back to 580x420 and compared with the original masks, per image, and
-puts the all-empty prediction's score on the same frames beside it.
+puts the all-empty prediction's score on the same frames beside it. Each subject's frames are
+also played in order as a sweep, for the flicker of the masks (with and without the stream
+smoothing) beside their Dice.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from nerveseg.data.samples import discover_labelled
 from nerveseg.errors import NervesegError
 from nerveseg.evaluation.holdout import predict_frames, predict_holdout
 from nerveseg.evaluation.scoring import score_frames, write_per_image
+from nerveseg.evaluation.temporal_fit import stream_scores
 from nerveseg.files import write_json
 from nerveseg.inference.sources import open_predictor
 from nerveseg.metrics import Scores, all_empty_score
@@ -28,12 +31,15 @@ class Evaluation:
     split: str
     scores: Scores
     all_empty_score: float
+    stream: dict | None = None  # the frames as sweeps: flicker beside Dice, see temporal_fit
 
     def as_dict(self) -> dict:
+        extra = {} if self.stream is None else {"stream": self.stream}
         return {
             "split": self.split,
             **self.scores.as_dict(),
             "all_empty_score": self.all_empty_score,
+            **extra,
         }
 
 
@@ -71,7 +77,9 @@ def evaluate_run(
     params = postprocess or (held.postprocess if use_postprocess_file else held.info.postprocess)
     results, scores = score_frames(held, params)
     truth_nonempty = [r.truth_pixels > 0 for r in results]
-    evaluation = Evaluation(split, scores, all_empty_score(truth_nonempty))
+    evaluation = Evaluation(
+        split, scores, all_empty_score(truth_nonempty), stream=stream_scores(held, params)
+    )
     if split == "val" and data_root is None:
         write_json(run / runs.EVALUATION, evaluation.as_dict())
         write_per_image(run / runs.PER_IMAGE, results)

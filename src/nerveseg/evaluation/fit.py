@@ -28,6 +28,9 @@ import numpy as np
 
 from nerveseg import runs
 from nerveseg.evaluation.holdout import HeldOut, predict_holdout
+from nerveseg.evaluation.sweeps import sweeps_of, video_sweeps
+from nerveseg.evaluation.temporal_fit import SweepScorer, fit_temporal
+from nerveseg.inference.sources import open_predictor
 from nerveseg.postprocess import (
     PostprocessParams,
     apply_postprocess,
@@ -176,6 +179,8 @@ def fit_run_postprocess(
     margin: float | None = None,
     batch_size: int = 16,
     device: str = "auto",
+    temporal: bool = True,
+    sweeps: Path | None = None,
     log: Callable[[str], None] | None = None,
 ) -> FitResult:
     """Fit ``run``'s post-processing on its held-out frames and write ``RUN/postprocess.json``.
@@ -183,6 +188,9 @@ def fit_run_postprocess(
     Held-out frames are the validation split, or the out-of-fold predictions of a
     cross-validation folder. The search starts from the model file's own post-processing.
     ``tta`` fits on flip-averaged probabilities (then predict and evaluate with TTA too).
+    ``temporal`` then fits the stream fields (averaging over frames, presence hysteresis) on
+    the held-out subjects played as sweeps (:mod:`nerveseg.evaluation.temporal_fit`), or on
+    the sweep videos with truth in the folder ``sweeps`` when given.
     """
     held = predict_holdout(run, device=device, tta=tta, batch_size=batch_size)
     if log:
@@ -200,6 +208,18 @@ def fit_run_postprocess(
         log=log,
     )
     result.extra.update(tta=tta, predict_seconds_per_frame=held.seconds_per_frame)
+    if temporal:
+        if sweeps is None:
+            played = sweeps_of(held)
+        else:
+            played = video_sweeps(open_predictor(Path(run), device=device, tta=tta), sweeps)
+        if any(len(sweep) > 1 for sweep in played):
+            stream = fit_temporal(SweepScorer(played), result.params, log=log)
+            result.params = stream.params
+            result.extra["temporal"] = {
+                "sweeps": "held-out subjects" if sweeps is None else str(sweeps),
+                **stream.as_dict(),
+            }
     save_postprocess(Path(run) / runs.POSTPROCESS, result.params, result.as_dict())
     return result
 

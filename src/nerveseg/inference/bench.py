@@ -8,6 +8,9 @@ For each model (a preset's architecture with random weights, or a model file) an
   and end to end on a 580x420 uint8 frame: resize, normalise, network, resize back,
   post-processing, RLE (:meth:`~nerveseg.inference.sources.OpenedPredictor.segment`, what a
   live probe needs);
+- the video case at batch 1: a frame decoded from an H.264 mp4, segmented through the stream
+  path, its overlay drawn and encoded to H.264, as ``nerveseg live`` does
+  (:mod:`~nerveseg.inference.bench_video`);
 - throughput of the network at the best of several batch sizes, and the GFLOP/s that achieves
   as a share of a plain 2048x2048 fp32 matrix product measured in the same run;
 - peak memory: each model/runtime pair runs in its own fresh interpreter, which reports its
@@ -41,6 +44,7 @@ from nerveseg.checkpoint import ModelInfo, load_model, save_model_file
 from nerveseg.config import load_config
 from nerveseg.errors import NervesegError
 from nerveseg.inference.bench_measure import matmul_gflops, resized
+from nerveseg.inference.bench_video import write_source_video
 from nerveseg.inference.export import onnx_bytes, quantize_static_int8
 from nerveseg.inference.predictor import normalise
 from nerveseg.inference.runtimes import available_cores
@@ -116,6 +120,7 @@ def run_bench(
     with tempfile.TemporaryDirectory(prefix="nerveseg-bench-") as tmp:
         frames = bench_frames(frames_dir, Path(tmp))
         np.save(Path(tmp) / "frames.npy", frames)
+        video = write_source_video(Path(tmp) / "frames.mp4", frames, warmup + iterations)
         for number, case in enumerate(cases):
             prepared = prepare(case, runtimes, frames, Path(tmp) / f"case-{number}")
             for runtime in runtimes:
@@ -127,6 +132,7 @@ def run_bench(
                     "iterations": iterations,
                     "batch_sizes": list(batch_sizes),
                     "frames": str(Path(tmp) / "frames.npy"),
+                    "video": str(video),
                 }
                 results.append(_in_fresh_process(spec))
     machine["load_average"] = {"before": load_before, "after": os.getloadavg()}

@@ -1,6 +1,7 @@
 """What ``nerveseg bench`` runs in a fresh interpreter for one model and runtime.
 
-Latency at batch 1 (network alone and end to end), throughput over batch sizes, GFLOP/s beside
+Latency at batch 1 (network alone, end to end, and a video frame decoded, segmented, drawn and
+encoded), throughput over batch sizes, GFLOP/s beside
 a matrix product measured in the same process, the int8 model's agreement with fp32, and the
 resident-set high-water mark, which is only honest in a process of its own (see
 :mod:`nerveseg.inference.bench`). It reads a JSON spec on stdin and prints one JSON line.
@@ -21,6 +22,7 @@ import torch
 from nerveseg.data.loading import resize_image
 from nerveseg.data.rle import rle_encode
 from nerveseg.errors import NervesegError
+from nerveseg.inference.bench_video import video_latencies
 from nerveseg.inference.predictor import normalise
 from nerveseg.inference.sources import OpenedPredictor, open_predictor
 
@@ -52,6 +54,13 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
         return rle_encode(opened.segment(frames[i % len(frames)]))
 
     e2e = _latencies(end_to_end, warmup, iterations)
+    video = video_latencies(
+        opened,
+        Path(spec["video"]),
+        Path(spec["video"]).with_suffix(f".{runtime}.mp4"),
+        warmup,
+        iterations,
+    )
     throughput = {}
     for size in spec["batch_sizes"]:
         batch = normalise(
@@ -67,6 +76,8 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
         "net_ms": _percentiles(net),
         "e2e_ms": _percentiles(e2e),
         "e2e_fps": len(e2e) / float(np.sum(e2e)),
+        "video_ms": _percentiles(video),
+        "video_fps": len(video) / float(np.sum(video)),
         "throughput_by_batch": throughput,
         "best_batch": best,
         "throughput_fps": throughput[best],

@@ -15,6 +15,7 @@ import math
 import numbers
 import shutil
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -208,6 +209,28 @@ def _write_subject(
         _write_tiff(train / f"{subject}_{b + 1}.tif", image)
         _write_tiff(train / f"{subject}_{b + 1}_mask.tif", np.zeros_like(image))
     return rles
+
+
+def subject_sweep(
+    config: SynthConfig, subject: int, bank: np.ndarray
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Training subject ``subject``'s (1-based) sweep, frame by frame: ``(image, mask)``.
+
+    The frames :func:`generate_dataset` writes as ``train/{subject}_*.tif`` (before any
+    contradictory copy replaces one), rendered one at a time so a long sweep never sits in
+    memory; ``bank`` is :func:`speckle_bank_for` of the same config.
+    """
+    frames = config.frames_per_subject
+    plan = presence_plan(_rng(config.seed, _TRAIN, subject, 0), frames, config.empty_fraction)
+    scene, poses, offsets = _sweep(_rng(config.seed, _TRAIN, subject, 1), config, frames, bank)
+    for index, visible in enumerate(plan):
+        yield render_frame(scene, poses[index], bool(visible), offsets[index])
+
+
+def speckle_bank_for(config: SynthConfig) -> np.ndarray:
+    """The speckle every subject of ``config`` draws from (checked settings first)."""
+    _validate(config)
+    return speckle_bank(_rng(config.seed, _SPECKLE), config.height, config.width)
 
 
 def _write_test(config: SynthConfig, bank: np.ndarray, test: Path) -> None:

@@ -1,0 +1,79 @@
+"""Sweeps with truth, frame by frame in time order, for fitting and scoring stream smoothing.
+
+Two sources: a run's held-out frames, each subject's frames in natural name order
+(:func:`sweeps_of`), and recorded sweep videos with a mask video beside each
+(:func:`video_sweeps`; the layout ``nerveseg synth --video`` writes). Probabilities stay at the
+network's input size, as the temporal filter averages them there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from nerveseg.data.folders import natural_key
+from nerveseg.data.loading import resize_image
+from nerveseg.data.streams import open_stream
+from nerveseg.errors import NervesegError
+from nerveseg.evaluation.holdout import HeldOut
+from nerveseg.inference.predictor import normalise
+from nerveseg.inference.sources import OpenedPredictor
+
+
+@dataclass(frozen=True)
+class SweepFrame:
+    """One frame of a sweep: network-size probabilities, presence, the full-size truth."""
+
+    probabilities: np.ndarray
+    presence: float | None
+    truth: np.ndarray
+
+
+def video_sweeps(opened: OpenedPredictor, folder: Path) -> list[list[SweepFrame]]:
+    """Sweeps with truth from ``folder``: every ``NAME_masks.EXT`` beside a video ``NAME.EXT``.
+
+    The layout ``nerveseg synth --video`` writes (or any recorded sweep with a mask video or
+    TIFF stack of the same length: 0 = background, above 127 = nerve).
+    """
+    folder = Path(folder)
+    pairs = []
+    for masks in sorted(folder.glob("*_masks.*")):
+        video = masks.with_name(masks.name.replace("_masks.", ".", 1))
+        if video.is_file():
+            pairs.append((video, masks))
+    if not pairs:
+        raise NervesegError(
+            f"{folder}: no sweep videos with truth (NAME.mkv beside NAME_masks.mkv); write some "
+            "with nerveseg synth OUT --video"
+        )
+    return [_sweep_frames(opened, video, masks) for video, masks in pairs]
+
+
+def _sweep_frames(opened: OpenedPredictor, video: Path, masks: Path) -> list[SweepFrame]:
+    info, frames = opened.info, []
+    with open_stream(video) as images, open_stream(masks) as labels:
+        for frame, label in zip(images, labels, strict=False):
+            small = np.array(resize_image(frame.image, info.image_size))
+            output = opened.predictor(normalise(small[None], info.mean, info.std))
+            presence = None if output.presence is None else float(output.presence[0])
+            frames.append(SweepFrame(output.probabilities[0].numpy(), presence, label.image > 127))
+    return frames
+
+
+def sweeps_of(held: HeldOut) -> list[list[SweepFrame]]:
+    """The held-out frames as sweeps: one per subject, frames in natural name order."""
+    order: dict[str, list[int]] = {}
+    for index, sample in enumerate(held.samples):
+        order.setdefault(sample.subject, []).append(index)
+    sweeps = []
+    for indices in order.values():
+        indices.sort(key=lambda i: natural_key(held.samples[i].name))
+        sweeps.append(
+            [
+                SweepFrame(held.probabilities[i], held.frame_presence(i), held.truth(i))
+                for i in indices
+            ]
+        )
+    return sweeps
