@@ -638,6 +638,67 @@ CASES += [
     Case("bench --preset nope", ["bench", "--preset", "nope"], "nope"),
     Case("bench --batch-sizes -1", ["bench", "--batch-sizes", "-1"], "batch"),
     Case("bench --model missing", ["bench", "--model", "{ws}/nope.pt"], "nope.pt"),
+    # -- live, view, export --format web
+    Case(
+        "live a missing source",
+        ["live", "{ws}/nope.mp4", "--run", "{ws}/run", "--out", "{ws}/lo"],
+        "nope.mp4",
+    ),
+    Case(
+        "live a file that is not a video",
+        ["live", "{ws}/model.pt", "--run", "{ws}/run", "--out", "{ws}/lo"],
+        "model.pt",
+    ),
+    Case(
+        "live --fps 0",
+        ["live", "{ws}/data/test", "--run", "{ws}/run", "--out", "{ws}/lo", "--fps", "0"],
+        "--fps",
+    ),
+    Case(
+        "live --queue-size 0",
+        ["live", "{ws}/data/test", "--run", "{ws}/run", "--out", "{ws}/lo", "--queue-size", "0"],
+        "--queue-size",
+    ),
+    Case(
+        "live --max-frames -1",
+        ["live", "{ws}/data/test", "--run", "{ws}/run", "--out", "{ws}/lo", "--max-frames", "-1"],
+        "--max-frames",
+    ),
+    Case(
+        "live --device cuda:7",
+        ["live", "{ws}/data/test", "--run", "{ws}/run", "--out", "{ws}/lo", "--device", "cuda:7"],
+        "cuda:7",
+    ),
+    Case(
+        "live --runtime bogus",
+        ["live", "{ws}/data/test", "--run", "{ws}/run", "--out", "{ws}/lo", "--runtime", "bogus"],
+        "--runtime",
+    ),
+    Case(
+        "live a missing capture device",
+        ["live", "/dev/video97", "--run", "{ws}/run", "--out", "{ws}/lo"],
+        "video97",
+    ),
+    Case(
+        "live with a hostile model",
+        ["live", "{ws}/data/test", "--model", "{ws}/bad.pt", "--out", "{ws}/lo"],
+        "bad.pt",
+        setup=_hostile_model(_set_info("image_size", [40000, 40000])),
+    ),
+    Case("synth --video --fps 0", ["synth", "{ws}/s", "--video", "--fps", "0"], "--fps"),
+    Case("view a missing model", ["view", "{ws}/nope", "--no-browser"], "nope"),
+    Case("view --port 70000", ["view", "{ws}/run", "--port", "70000", "--no-browser"], "--port"),
+    Case(
+        "export --format web --input missing",
+        ["export", "{ws}/run", "--format", "web", "--out", "{ws}/web", "--input", "{ws}/nope"],
+        "nope",
+    ),
+    Case(
+        "export --format web over a folder of the user's",
+        ["export", "{ws}/run", "--format", "web", "--out", "{ws}/myproject", "--overwrite"],
+        "myproject",
+        setup=_user_project,
+    ),
     # -- the command line itself
     Case("an unknown command", ["trian"], "trian"),
     Case(

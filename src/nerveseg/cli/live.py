@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from nerveseg.cli.common import device_name, positive_float, positive_int
+
 
 def add(commands) -> None:
     parser = commands.add_parser(
@@ -30,22 +32,34 @@ def add(commands) -> None:
         help="play a file at its own frame rate and drop frames the model cannot keep up with "
         "(a capture device always runs so); default: every frame, as fast as possible",
     )
-    parser.add_argument("--fps", type=float, help="the source's frame rate, instead of its own")
     parser.add_argument(
-        "--queue-size", type=int, default=2, help="frames that may wait for the model (default 2)"
+        "--fps", type=positive_float, help="the source's frame rate, instead of its own"
+    )
+    parser.add_argument(
+        "--queue-size",
+        type=positive_int,
+        default=2,
+        help="frames that may wait for the model (default 2)",
     )
     parser.add_argument(
         "--no-smoothing",
         action="store_true",
         help="ignore the fitted averaging over frames and presence hysteresis",
     )
-    parser.add_argument("--max-frames", type=int, help="stop after this many frames")
+    parser.add_argument("--max-frames", type=positive_int, help="stop after this many frames")
     parser.add_argument("--show", action="store_true", help="also show the overlay in a window")
     parser.add_argument(
         "--overwrite", action="store_true", help="replace this command's earlier outputs in --out"
     )
-    parser.add_argument("--runtime", default="auto", help="auto, torch, onnx, torchscript")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
+    parser.add_argument(
+        "--runtime",
+        choices=("auto", "torch", "onnx", "torchscript"),
+        default="auto",
+        help="the runtime for a run folder (a model file picks its own)",
+    )
+    parser.add_argument(
+        "--device", type=device_name, default="auto", help="auto, cpu, cuda, cuda:1 ..."
+    )
     parser.set_defaults(handler=_run_live)
 
 

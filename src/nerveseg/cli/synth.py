@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from nerveseg.cli.common import config_arguments, fraction, non_negative_int, positive_int
+from nerveseg.cli.common import (
+    config_arguments,
+    fraction,
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
 from nerveseg.config import load_config
 
 
@@ -39,7 +45,10 @@ def add(commands) -> None:
         "(sweep_S.mkv) with its truth masks (sweep_S_masks.mkv)",
     )
     parser.add_argument(
-        "--fps", type=float, default=30.0, help="frame rate of the --video sweeps (default 30)"
+        "--fps",
+        type=positive_float,
+        default=30.0,
+        help="frame rate of the --video sweeps (default 30)",
     )
     parser.set_defaults(handler=_run_synth)
 
