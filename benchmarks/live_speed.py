@@ -187,12 +187,14 @@ def flicker(
     print(f"\nflicker on {sweeps} unseen synthetic sweeps of {seconds} s at 30 frames/s ({run})")
     print(
         f"{'setting':<20} {'alpha':>5} {'on/off':>9} {'score':>7} {'dice nerve':>10} "
-        f"{'mask change':>11} {'toggles/min':>11} {'truth toggles/min':>17}"
+        f"{'mask change':>11} {'truth own':>9} {'excess':>7} {'toggles/min':>11} "
+        f"{'truth toggles/min':>17}"
     )
     for name, row in rows.items():
         print(
             f"{name:<20} {row['ema_alpha']:>5} {row['presence_on']:>4}/{row['presence_off']:<4} "
             f"{row['score']:>7.4f} {row['dice_nerve']:>10.4f} {row['mask_change']:>11.4f} "
+            f"{row['truth_mask_change']:>9.4f} {row['excess_mask_change']:>7.4f} "
             f"{row['toggles_per_minute']:>11.1f} {row['truth_toggles_per_minute']:>17.1f}"
         )
     explored = explore(opened, work / "sweeps", fit.params) if explore_test else None

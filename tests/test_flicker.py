@@ -46,9 +46,12 @@ def test_only_pairs_whose_truth_barely_moves_count():
     assert result.mask_change == pytest.approx((0.0 + 0.5 + 0.2) / 3)
     assert result.toggles_per_minute == pytest.approx(2 / 0.5)
     assert result.truth_toggles_per_minute == 0.0
+    assert result.truth_mask_change == pytest.approx((0.0 + 0.05 + 0.1) / 3)
+    assert result.excess_mask_change == pytest.approx((0.0 + 0.45 + 0.1) / 3)
 
 
 def test_without_truth_every_pair_counts():
     result = measure_flicker(np.array([0.5, 0.1]), [np.array([True, True, False])], 60.0)
     assert result.pairs == 2 and result.mask_change == pytest.approx(0.3)
     assert result.toggles_per_minute == 1.0 and math.isnan(result.truth_toggles_per_minute)
+    assert math.isnan(result.truth_mask_change) and math.isnan(result.excess_mask_change)

@@ -8,6 +8,10 @@ Two numbers, both over consecutive pairs of frames:
   changes a lot. Without truth (a live stream) every pair counts.
 - **presence toggles per minute**: how often the mask switches between empty and not, beside
   the truth's own toggles when there is truth.
+
+With truth, the truth's own mean change over the same pairs is reported too: a nerve that moves
+a little changes its true mask a little, so a model that tracks it perfectly still shows that
+much mask change. The part above it (``excess_mask_change``) is what smoothing can remove.
 """
 
 from __future__ import annotations
@@ -45,15 +49,23 @@ class Flicker:
         pairs: how many pairs were counted (those whose truth barely moves, or all).
         toggles_per_minute: predicted presence switches per minute.
         truth_toggles_per_minute: the truth's own switches per minute, or NaN without truth.
+        truth_mask_change: the truth's own mean change over the counted pairs (the floor a
+            model that tracks the nerve exactly would show), or NaN without truth.
     """
 
     mask_change: float
     pairs: int
     toggles_per_minute: float
     truth_toggles_per_minute: float = float("nan")
+    truth_mask_change: float = float("nan")
+
+    @property
+    def excess_mask_change(self) -> float:
+        """Mask change above the truth's own: the flicker proper (NaN without truth)."""
+        return self.mask_change - self.truth_mask_change
 
     def as_dict(self) -> dict[str, float]:
-        return dataclasses.asdict(self)
+        return {**dataclasses.asdict(self), "excess_mask_change": self.excess_mask_change}
 
 
 def measure_flicker(
@@ -76,7 +88,9 @@ def measure_flicker(
         still: the largest truth change a counted pair may have.
     """
     changes = np.asarray(changes, dtype=float)
-    counted = changes if truth_changes is None else changes[np.asarray(truth_changes) <= still]
+    still_pairs = None if truth_changes is None else np.asarray(truth_changes) <= still
+    counted = changes if still_pairs is None else changes[still_pairs]
+    truth_counted = None if still_pairs is None else np.asarray(truth_changes)[still_pairs]
     minutes = seconds / 60.0 if seconds > 0 else float("nan")
     truth_toggles = (
         float("nan")
@@ -88,4 +102,9 @@ def measure_flicker(
         pairs=int(counted.size),
         toggles_per_minute=sum(toggles(flags) for flags in present) / minutes,
         truth_toggles_per_minute=truth_toggles,
+        truth_mask_change=(
+            float(truth_counted.mean())
+            if truth_counted is not None and truth_counted.size
+            else float("nan")
+        ),
     )
