@@ -33,9 +33,11 @@ from nerveseg.models.outputs import split_output
 from nerveseg.postprocess import postprocess_batch
 from nerveseg.training import train
 
+# The recipe before weight averaging, spelled out (the defaults are now the last one).
+PLATEAU = ["train.ema_epochs=0", "optim.scheduler=plateau", "train.grad_clip_norm=0"]
 RECIPES = {
-    "adam-plateau (today)": [],
-    "no augmentation": ["augment.enabled=false"],
+    "adam-plateau (before)": PLATEAU,
+    "no augmentation": [*PLATEAU, "augment.enabled=false"],
     "ema+warmup_cosine+clip": [
         "train.ema_epochs=1",
         "optim.scheduler=warmup_cosine",
