@@ -19,7 +19,7 @@ from torch import nn
 
 from nerveseg.errors import ConfigError, NervesegError
 from nerveseg.files import atomic_path
-from nerveseg.models import ModelConfig, build_model
+from nerveseg.models import ModelConfig, build_model, size_divisor
 from nerveseg.postprocess import PostprocessParams
 from nerveseg.settings import from_mapping, setting
 
@@ -90,8 +90,7 @@ def check_model_arguments(info: ModelInfo, source: str) -> None:
     """Check the described network against :class:`ModelConfig`'s bounds and its input size.
 
     A width of 200 or an unknown argument is refused here, in one line, instead of being
-    allocated (several GB) or failing deep inside the model's constructor; the network is
-    built on the ``meta`` device, which takes no memory.
+    allocated (several GB) or failing deep inside the model's constructor.
     """
     kwargs = dict(info.model_kwargs)
     unknown = sorted(set(kwargs) - _MODEL_ARGUMENTS)
@@ -108,9 +107,7 @@ def check_model_arguments(info: ModelInfo, source: str) -> None:
     prior = kwargs.get("output_prior", 0.5)
     if not isinstance(prior, float | int) or isinstance(prior, bool) or not 0 < prior < 1:
         raise ConfigError(f"{source}: model description: output_prior must be between 0 and 1")
-    with torch.device("meta"):
-        model = build_model(config.name, **config.build_kwargs(), **kwargs)
-    divisor = int(getattr(model, "size_divisor", 1))
+    divisor = size_divisor(config.name, **config.build_kwargs(), **kwargs)
     if any(side % divisor for side in info.image_size):
         raise ConfigError(
             f"{source}: image_size {list(info.image_size)} is not a multiple of {divisor}, "

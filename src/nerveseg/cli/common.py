@@ -10,6 +10,7 @@ import argparse
 import math
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import NoReturn
 
 from nerveseg.config import preset_names
@@ -96,3 +97,12 @@ def prediction_arguments(parser: argparse.ArgumentParser, tta_help: str) -> None
     parser.add_argument(
         "--device", type=device_name, default="auto", help="auto, cpu, cuda, cuda:1 ..."
     )
+
+
+def model_source(args: argparse.Namespace) -> Path:
+    """The ``--run`` or ``--model`` a predicting command was given: exactly one of them."""
+    from nerveseg.errors import NervesegError
+
+    if (args.run is None) == (args.model is None):
+        raise NervesegError("give exactly one of --run RUN_DIR or --model MODEL_FILE")
+    return args.run or args.model

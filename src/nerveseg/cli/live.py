@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from nerveseg.cli.common import device_name, positive_float, positive_int
+from nerveseg.cli.common import device_name, model_source, positive_float, positive_int
 
 
 def add(commands) -> None:
@@ -64,16 +64,12 @@ def add(commands) -> None:
 
 
 def _run_live(args: argparse.Namespace) -> int:
-    from nerveseg.errors import NervesegError
     from nerveseg.inference.live import run_live
 
-    if (args.run is None) == (args.model is None):
-        raise NervesegError("give exactly one of --run RUN_DIR or --model MODEL_FILE")
-    if args.queue_size < 1:
-        raise NervesegError(f"--queue-size must be at least 1, got {args.queue_size}")
+    source = model_source(args)
     result = run_live(
         args.source,
-        args.run or args.model,
+        source,
         args.out,
         realtime=args.realtime,
         fps=args.fps,

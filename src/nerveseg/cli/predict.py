@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from nerveseg.cli.common import prediction_arguments
+from nerveseg.cli.common import model_source, prediction_arguments
 
 
 def add(commands) -> None:
@@ -45,13 +45,11 @@ def add(commands) -> None:
 
 
 def _run_predict(args: argparse.Namespace) -> int:
-    from nerveseg.errors import NervesegError
     from nerveseg.inference import predict_folder
 
-    if (args.run is None) == (args.model is None):
-        raise NervesegError("give exactly one of --run RUN_DIR or --model MODEL_FILE")
+    source = model_source(args)
     result = predict_folder(
-        args.run or args.model,
+        source,
         args.input,
         args.out,
         device=args.device,

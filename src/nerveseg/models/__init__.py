@@ -83,3 +83,16 @@ def build_model(name: str, presence_head: bool = False, **kwargs: object) -> nn.
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"model {name!r}: {exc}") from None
     return WithPresenceHead(model) if presence_head else model
+
+
+def size_divisor(name: str, presence_head: bool = False, **kwargs: object) -> int:
+    """What the input's height and width must be multiples of for this network.
+
+    Built on the ``meta`` device (no memory, no time), so a config or a model file can be
+    checked against it before anything is decoded or allocated.
+    """
+    import torch
+
+    with torch.device("meta"):
+        model = build_model(name, presence_head=presence_head, **kwargs)
+    return int(getattr(model, "size_divisor", 1))

@@ -31,7 +31,7 @@ from nerveseg.errors import NervesegError
 from nerveseg.files import write_json
 from nerveseg.losses import BCEDiceLoss
 from nerveseg.metrics import all_empty_score
-from nerveseg.models import build_model
+from nerveseg.models import build_model, size_divisor
 from nerveseg.models.pretrained import load_vgg16_bn_encoder
 from nerveseg.settings import check_all
 from nerveseg.training.frames import TrainingFrames, prepare_frames, record_frames
@@ -125,9 +125,7 @@ def check_startup(config: RunConfig) -> None:
     The network is built on the ``meta`` device (no memory), so a size it cannot take or an
     argument it refuses is reported in one line before minutes of decoding.
     """
-    with torch.device("meta"):
-        model = build_model(config.model.name, **config.model.build_kwargs())
-    divisor = int(getattr(model, "size_divisor", 1))
+    divisor = size_divisor(config.model.name, **config.model.build_kwargs())
     height, width = config.data.image_size
     if height % divisor or width % divisor:
         fit_size = [max(divisor, round(v / divisor) * divisor) for v in (height, width)]
