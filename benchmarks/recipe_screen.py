@@ -1,0 +1,139 @@
+"""Screen training recipes on real frames: subject-wise folds, equal wall-clock budgets.
+
+Each candidate is a list of config overrides on top of the defaults. Every candidate trains
+once per fold (``data.folds`` subject-wise folds, the first ``--folds-run`` of them) for the
+same wall-clock budget (``train.max_minutes``; the schedule decays to that budget, so a short
+run is a complete recipe, not the head of a long one), then ``evaluate`` scores its held-out
+subjects at full resolution. Prints one row per candidate: Dice on nerve frames per fold, their
+mean and standard deviation, epochs reached, the largest epoch-to-epoch change of the
+validation score after the first third of training, and minutes taken.
+
+    python benchmarks/reconstruct_derived_sample.py ../shared/data/kaggle_nerve_sample /tmp/real_kaggle
+    python benchmarks/recipe_screen.py --data /tmp/real_kaggle --minutes 5 --folds-run 2 \\
+        --candidates plateau,ema-cosine,width-0.5,size-160x224 --out /tmp/screen
+
+Writes ``RUN/<candidate>/fold-K/`` runs and ``summary.json`` into ``--out``; a candidate/fold
+whose run already finished is read back instead of retrained, so the script can be resumed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from nerveseg.config import load_config
+from nerveseg.evaluation import evaluate_run
+from nerveseg.training import train
+
+BASE = ["model.width=0.25", "data.image_size=[128,160]"]
+PLATEAU = ["train.ema_epochs=0", "optim.scheduler=plateau", "train.grad_clip_norm=0"]
+CANDIDATES = {
+    "plateau": [*BASE, *PLATEAU],  # the recipe before weight averaging
+    "ema-cosine": BASE,  # today's defaults: EMA of weights, warm-up + cosine, clipping
+    "width-0.5": ["model.width=0.5", "data.image_size=[128,160]"],
+    "size-160x224": ["model.width=0.25", "data.image_size=[160,224]"],
+    "size-96x128": ["model.width=0.25", "data.image_size=[96,128]"],
+    "no-augment": [*BASE, "augment.enabled=false"],
+    "dice-2": [*BASE, "loss.dice_weight=2"],
+    "lr-1e-3": [*BASE, "optim.lr=0.001"],
+}
+
+
+def run_one(data: Path, run: Path, overrides: list[str], fold: int, folds: int, minutes: float):
+    """Train (unless already finished) and evaluate one candidate on one fold."""
+    summary = run / "summary.json"
+    if not summary.is_file():
+        config = load_config(
+            None,
+            [
+                f"data.root={data}", f"data.folds={folds}", f"data.fold={fold}",
+                "train.epochs=1000", f"train.max_minutes={minutes}", "train.patience=1000",
+                "train.progress_bar=false", *overrides,
+            ],
+        )  # fmt: skip
+        train(config, run, overwrite=True)
+    result = json.loads(summary.read_text())
+    evaluation = evaluate_run(run)
+    return result, evaluation
+
+
+def score_curve(run: Path) -> list[float]:
+    import csv
+
+    with open(run / "metrics.csv", newline="") as handle:
+        return [float(r["val/score"]) for r in csv.DictReader(handle) if r.get("val/score")]
+
+
+def largest_change_after_third(scores: list[float]) -> float:
+    """The criterion of the recipe issue: epoch-to-epoch change once a third of training is done."""
+    tail = np.array(scores[len(scores) // 3 :])
+    return float(np.abs(np.diff(tail)).max()) if len(tail) > 1 else 0.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/out/screen"))
+    parser.add_argument("--minutes", type=float, default=5.0, help="training budget per run")
+    parser.add_argument("--folds", type=int, default=5, help="subject-wise folds of the data")
+    parser.add_argument("--folds-run", type=int, default=2, help="how many of them to train")
+    parser.add_argument("--candidates", default="plateau,ema-cosine", help="comma-separated")
+    parser.add_argument("--set", action="append", default=[], help="extra override for all")
+    args = parser.parse_args()
+    names = args.candidates.split(",")
+    unknown = [n for n in names if n not in CANDIDATES]
+    if unknown:
+        parser.error(f"unknown candidates {unknown}; known: {', '.join(CANDIDATES)}")
+    rows = []
+    for name in names:
+        dice, epochs, changes, minutes, curves = [], [], [], [], []
+        for fold in range(args.folds_run):
+            run = args.out / name / f"fold-{fold}"
+            started = time.perf_counter()
+            result, evaluation = run_one(
+                args.data, run, [*CANDIDATES[name], *args.set], fold, args.folds, args.minutes
+            )
+            curve = score_curve(run)
+            dice.append(evaluation.scores.dice_nerve)
+            epochs.append(result["epochs_trained"])
+            changes.append(largest_change_after_third(curve))
+            minutes.append(result["seconds"] / 60)
+            curves.append([round(s, 4) for s in curve])
+            print(
+                f"{name} fold {fold}: Dice nerve {dice[-1]:.3f}, {epochs[-1]} epochs, "
+                f"training {minutes[-1]:.1f} min (with evaluation "
+                f"{(time.perf_counter() - started) / 60:.1f} min)",
+                flush=True,
+            )
+        rows.append(
+            {
+                "candidate": name,
+                "overrides": CANDIDATES[name] + args.set,
+                "dice_nerve": dice,
+                "mean": float(np.mean(dice)),
+                "std": float(np.std(dice, ddof=1)) if len(dice) > 1 else 0.0,
+                "epochs": epochs,
+                "max_change_after_third": changes,
+                "training_minutes": minutes,
+                "val_score_curves": curves,
+            }
+        )
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "summary.json").write_text(json.dumps(rows, indent=2))
+    print(f"\n| candidate | Dice on nerve frames, per fold | mean ± std | epochs | largest change after 1/3 | training min |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for r in rows:
+        print(
+            f"| {r['candidate']} | {', '.join(f'{d:.3f}' for d in r['dice_nerve'])} "
+            f"| {r['mean']:.3f} ± {r['std']:.3f} | {', '.join(map(str, r['epochs']))} "
+            f"| {', '.join(f'{c:.3f}' for c in r['max_change_after_third'])} "
+            f"| {', '.join(f'{m:.1f}' for m in r['training_minutes'])} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
