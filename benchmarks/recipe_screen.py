@@ -124,7 +124,9 @@ def main() -> None:
         )
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "summary.json").write_text(json.dumps(rows, indent=2))
-    print(f"\n| candidate | Dice on nerve frames, per fold | mean ± std | epochs | largest change after 1/3 | training min |")
+    print(
+        "\n| candidate | Dice on nerve frames, per fold | mean ± std | epochs | largest change after 1/3 | training min |"
+    )
     print("| --- | --- | --- | --- | --- | --- |")
     for r in rows:
         print(

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from nerveseg.data.quality.cleaning import CLEAN_POLICIES
 from nerveseg.data.quality.duplicates import DEFAULT_THRESHOLD
+from nerveseg.data.structures import DEFAULT_STRUCTURES, check_structures
 from nerveseg.errors import ConfigError
 from nerveseg.settings import setting
 
@@ -27,6 +28,9 @@ class DataConfig:
     # Validation frames are never changed.
     clean: str = setting("none", choices=CLEAN_POLICIES)
     duplicate_threshold: float = setting(DEFAULT_THRESHOLD, above=0.0)  # thumbnail distance
+    # Ordered structure name -> mask values meaning it (see nerveseg.data.structures);
+    # [] = any non-zero value. Channel k of every model and output is the k-th structure.
+    structures: dict[str, list] = field(default_factory=lambda: dict(DEFAULT_STRUCTURES))
 
     def check(self) -> None:
         """Rules between the fields, checked once every value is in place."""
@@ -36,3 +40,4 @@ class DataConfig:
             raise ConfigError("folds must be 0 (one split by val_fraction) or at least 2")
         if self.folds and self.fold >= self.folds:
             raise ConfigError(f"fold must be below folds ({self.folds}); got {self.fold}")
+        check_structures(self.structures)
