@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from nerveseg.data.quality.cleaning import CLEAN_POLICIES
 from nerveseg.data.quality.duplicates import DEFAULT_THRESHOLD
-from nerveseg.data.structures import DEFAULT_STRUCTURES, check_structures
+from nerveseg.data.structures import DEFAULT_STRUCTURES, RESIZE_MODES, check_structures
 from nerveseg.errors import ConfigError
 from nerveseg.settings import setting
 
@@ -31,6 +31,8 @@ class DataConfig:
     # Ordered structure name -> mask values meaning it (see nerveseg.data.structures);
     # [] = any non-zero value. Channel k of every model and output is the k-th structure.
     structures: dict[str, list] = field(default_factory=lambda: dict(DEFAULT_STRUCTURES))
+    # stretch: each side scaled on its own; letterbox: aspect kept, padded (nerveseg.data.geometry)
+    resize: str = setting("stretch", choices=RESIZE_MODES)
 
     def check(self) -> None:
         """Rules between the fields, checked once every value is in place."""

@@ -24,6 +24,8 @@ from nerveseg.errors import ConfigError
 
 DEFAULT_STRUCTURES: dict[str, list] = {"nerve": []}
 MAX_STRUCTURES = 8  # bits of a uint8 mask
+# How a frame of any size becomes the network's input size (data.resize, recorded in the model).
+RESIZE_MODES = ("stretch", "letterbox")
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
 
 
