@@ -54,6 +54,7 @@ from nerveseg.inference.export import onnx_bytes
 from nerveseg.inference.live import run_live
 from nerveseg.inference.stream import StreamSegmenter, without_smoothing
 from nerveseg.models import build_model
+from nerveseg.structure_postprocess import StructurePostprocess
 from nerveseg.training import train
 
 
@@ -163,7 +164,7 @@ def flicker(
     if run is None:
         run = train_demo_run(work, minutes)
     started = time.perf_counter()
-    fit = fit_run_postprocess(run, device="cpu", log=print)
+    fit = fit_run_postprocess(run, device="cpu", log=print)["nerve"]
     print(f"fit-postprocess took {time.perf_counter() - started:.0f} s")
     config = SynthConfig(subjects=sweeps, frames_per_subject=30 * seconds, test_frames=0, seed=1)
     generate_sweeps(work / "sweeps", config, overwrite=True)
@@ -249,13 +250,13 @@ def score_sweeps(opened, params, folder: Path, sweeps: int) -> dict[str, float]:
     )
     fps = 30.0
     for subject in range(1, sweeps + 1):
-        segmenter = StreamSegmenter(opened, params)
+        segmenter = StreamSegmenter(opened, StructurePostprocess.uniform(params, ["nerve"]))
         video, masks = sweep_paths(folder, subject)
         shown, truths, previous = [], [], None
         with open_stream(video) as images, open_stream(masks) as labels:
             fps = images.fps
             for frame, label in zip(images, labels, strict=True):
-                mask, truth = segmenter.segment(frame.image).mask, label.image > 127
+                mask, truth = segmenter.segment(frame.image).masks[0], label.image > 127
                 per_frame.append(_dice(mask, truth))
                 nerve.append(bool(truth.any()))
                 if previous is not None:

@@ -110,10 +110,11 @@ def test_bad_params_fail_loudly(data, message):
 def test_run_without_file_uses_the_model_files_values(tmp_path):
     own = PostprocessParams(threshold=0.4, min_area=300)
     info = ModelInfo("segnet", {}, (8, 8), 0.5, 0.2, postprocess=own)
-    assert run_postprocess(tmp_path, info) == own
+    # A run's post-processing is per structure (one here, the model file's nerve).
+    assert run_postprocess(tmp_path, info).first == own
     save_postprocess(tmp_path / POSTPROCESS, PostprocessParams(threshold=0.6), {})
-    assert run_postprocess(tmp_path, info).threshold == 0.6
-    assert run_postprocess(tmp_path, info, use_file=False).threshold == 0.4
+    assert run_postprocess(tmp_path, info).first.threshold == 0.6
+    assert run_postprocess(tmp_path, info, use_file=False).first.threshold == 0.4
 
 
 def test_masks_at_original_size_resizes_then_applies_the_params():

@@ -77,7 +77,7 @@ def test_exported_probabilities_match_pytorch(model_file, exported, frames, fmt,
     torch.manual_seed(batch)
     for inputs in (torch.randn(batch, 1, *SIZE), frames[:batch]):
         got, want = predictor(inputs), reference(model_file)(inputs)
-        assert got.probabilities.shape == (batch, *SIZE)
+        assert got.probabilities.shape == (batch, 1, *SIZE)  # one structure's channel
         assert got.presence is None
         assert (got.probabilities - want.probabilities).abs().max() < TOLERANCE
 
@@ -92,7 +92,7 @@ def test_metadata_round_trip(model_file, exported):
                 assert opened.info.to_dict()[key] == value, key
         assert math.isnan(opened.info.score)
         assert opened.info.image_size == SIZE  # a tuple again, as load_model gives
-        assert opened.postprocess == PostprocessParams(threshold=0.5, min_area=3)
+        assert opened.postprocess.first == PostprocessParams(threshold=0.5, min_area=3)
 
 
 def test_run_folder_export_carries_fitted_postprocess(model_file, tmp_path):
@@ -103,7 +103,7 @@ def test_run_folder_export_carries_fitted_postprocess(model_file, tmp_path):
     save_postprocess(run / "postprocess.json", fitted, {"steps": []})
     out = export_model(run)
     assert out == run / "model.onnx"
-    assert open_predictor(out).postprocess == fitted
+    assert open_predictor(out).postprocess.first == fitted
 
 
 class TwoHeads(nn.Module):
@@ -127,7 +127,7 @@ def test_presence_head_is_exported_as_a_second_output():
     inputs = torch.randn(3, 1, *SIZE)
     got = predictor(inputs)
     want = TorchPredictor(model)(inputs)
-    assert got.presence.shape == (3,)
+    assert got.presence.shape == (3, 1)  # per structure
     assert (got.probabilities - want.probabilities).abs().max() < TOLERANCE
     assert (got.presence - want.presence).abs().max() < TOLERANCE
 

@@ -61,7 +61,7 @@ def test_stream_masks_equal_still_masks_when_smoothing_is_off(sweep, trained_run
     segmenter = StreamSegmenter(opened)
     with open_stream(sweep) as stream:
         for frame in stream:
-            assert np.array_equal(segmenter.segment(frame.image).mask, opened.segment(frame.image))
+            assert np.array_equal(segmenter.segment(frame.image).masks, opened.segment(frame.image))
 
 
 def test_smoothing_follows_the_runs_postprocessing(sweep, run_copy, tmp_path):

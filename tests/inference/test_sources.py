@@ -21,16 +21,16 @@ from nerveseg.postprocess import PostprocessParams, save_postprocess
 def test_a_run_folder_opens_its_model_with_the_models_own_post_processing(trained_run):
     opened = open_predictor(trained_run, device="cpu")
     assert isinstance(opened.predictor, TorchPredictor) and opened.models == 1
-    assert opened.postprocess == opened.info.postprocess
+    assert opened.postprocess.first == opened.info.postprocess
     assert opened.info.image_size == (64, 96)
 
 
 def test_a_fitted_post_processing_file_wins_unless_told_otherwise(run_copy):
     fitted = PostprocessParams(threshold=0.3, min_area=40, fill_holes=True)
     save_postprocess(run_copy / "postprocess.json", fitted, {})
-    assert open_predictor(run_copy).postprocess == fitted
+    assert open_predictor(run_copy).postprocess.first == fitted
     ignored = open_predictor(run_copy, use_postprocess_file=False)
-    assert ignored.postprocess == ignored.info.postprocess != fitted
+    assert ignored.postprocess.first == ignored.info.postprocess != fitted
 
 
 def test_tta_wraps_whatever_was_opened(trained_run):
@@ -54,7 +54,7 @@ def test_model_files_open_in_their_runtime_and_segment_a_frame_like_pytorch(trai
     frame = np.random.default_rng(0).integers(0, 255, (128, 160), dtype=np.uint8)
     torch_mask = open_predictor(trained_run / "model.pt").segment(frame)
     onnx_mask = open_predictor(onnx, runtime="onnx").segment(frame)
-    assert torch_mask.shape == (128, 160)
+    assert torch_mask.shape == (1, 128, 160)  # one structure
     assert (torch_mask != onnx_mask).mean() < 1e-3
 
 

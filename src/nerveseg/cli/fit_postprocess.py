@@ -46,7 +46,7 @@ def _run_fit(args: argparse.Namespace) -> int:
     from nerveseg.evaluation import fit_run_postprocess
     from nerveseg.runs import POSTPROCESS
 
-    result = fit_run_postprocess(
+    results = fit_run_postprocess(
         args.run,
         tta=args.tta,
         margin=args.margin,
@@ -56,8 +56,13 @@ def _run_fit(args: argparse.Namespace) -> int:
         sweeps=args.sweeps,
         log=print,
     )
-    print(
-        f"score {result.start_score:.4f} -> {result.score:.4f} "
-        f"(all-empty {result.all_empty_score:.4f}); wrote {args.run / POSTPROCESS}"
-    )
+    for name, result in results.items():
+        label = f"{name}: " if len(results) > 1 else ""
+        print(
+            f"{label}score {result.start_score:.4f} -> {result.score:.4f} "
+            f"(all-empty {result.all_empty_score:.4f})"
+            + ("" if len(results) > 1 else f"; wrote {args.run / POSTPROCESS}")
+        )
+    if len(results) > 1:
+        print(f"wrote {args.run / POSTPROCESS}")
     return 0

@@ -59,8 +59,12 @@ def _run_predict(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         skip_bad=args.skip_bad,
     )
+    found = ", ".join(
+        f"{count} with a {name}" for name, count in result.nonempty_by_structure.items()
+    )
+    tables = " and ".join(str(table) for table in result.tables)
     print(
-        f"predicted {result.frames} frames ({result.nonempty} with a nerve): "
-        f"masks in {result.out / 'masks'}, run-length table {result.submission}"
+        f"predicted {result.frames} frames ({found}): "
+        f"masks in {result.out / 'masks'}, run-length table {tables}"
     )
     return 0

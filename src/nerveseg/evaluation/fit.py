@@ -12,6 +12,10 @@ Probabilities are resized to the original resolution once and kept as float16 (~
 computed once per frame and cached as per-frame (area, Dice-if-kept); the gates (minimum and
 maximum area, presence) then cost nothing to search, since a gated frame scores 1 when its truth
 is empty and 0 otherwise.
+
+A model of several structures is fitted one structure at a time, each on its own channel
+against its own truth, from the model file's parameters; ``postprocess.json`` then holds one
+parameter set per structure (:mod:`nerveseg.structure_postprocess`).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from nerveseg import runs
+from nerveseg.errors import NervesegError
 from nerveseg.evaluation.holdout import HeldOut, predict_holdout
 from nerveseg.evaluation.sweeps import sweeps_of, video_sweeps
 from nerveseg.evaluation.temporal_fit import SweepScorer, fit_temporal
@@ -35,9 +40,9 @@ from nerveseg.postprocess import (
     PostprocessParams,
     apply_postprocess,
     kept_frames,
-    save_postprocess,
     shape_mask,
 )
+from nerveseg.structure_postprocess import StructurePostprocess, save_structure_postprocess
 
 THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7)
 # Fractions of the frame's area: 0.2% .. 2.4% is ~500 .. 5,800 pixels of a 580x420 frame.
@@ -182,7 +187,7 @@ def fit_run_postprocess(
     temporal: bool = True,
     sweeps: Path | None = None,
     log: Callable[[str], None] | None = None,
-) -> FitResult:
+) -> dict[str, FitResult]:
     """Fit ``run``'s post-processing on its held-out frames and write ``RUN/postprocess.json``.
 
     Held-out frames are the validation split, or the out-of-fold predictions of a
@@ -190,14 +195,57 @@ def fit_run_postprocess(
     ``tta`` fits on flip-averaged probabilities (then predict and evaluate with TTA too).
     ``temporal`` then fits the stream fields (averaging over frames, presence hysteresis) on
     the held-out subjects played as sweeps (:mod:`nerveseg.evaluation.temporal_fit`), or on
-    the sweep videos with truth in the folder ``sweeps`` when given.
+    the sweep videos with truth in the folder ``sweeps`` when given (one structure only: a
+    mask video holds one).
+
+    Returns:
+        per structure name, in channel order, how its parameters were chosen.
     """
-    held = predict_holdout(run, device=device, tta=tta, batch_size=batch_size)
+    structures = predict_holdout(run, device=device, tta=tta, batch_size=batch_size)
+    if sweeps is not None and len(structures) > 1:
+        raise NervesegError(
+            f"--sweeps: a mask video holds one structure, but {run} segments "
+            f"{', '.join(h.structure for h in structures)}; leave --sweeps out to fit the "
+            "stream fields on the held-out subjects"
+        )
+    first = structures[0]
     if log:
         log(
-            f"{len(held)} {held.source} frames predicted ({held.seconds_per_frame * 1000:.1f} ms "
-            f"per frame{' with TTA' if tta else ''})"
+            f"{len(first)} {first.source} frames predicted "
+            f"({first.seconds_per_frame * 1000:.1f} ms per frame{' with TTA' if tta else ''})"
         )
+    results = {}
+    for held in structures:
+        if log and len(structures) > 1:
+            log(f"-- {held.structure}")
+        results[held.structure] = _fit_structure(
+            held,
+            run,
+            tta=tta,
+            margin=margin,
+            device=device,
+            temporal=temporal,
+            sweeps=sweeps,
+            log=log,
+        )
+    fitted = StructurePostprocess.of({name: r.params for name, r in results.items()})
+    fits = {name: r.as_dict() for name, r in results.items()}
+    save_structure_postprocess(Path(run) / runs.POSTPROCESS, fitted, fits)
+    return results
+
+
+def _fit_structure(
+    held: HeldOut,
+    run: Path,
+    *,
+    tta: bool,
+    margin: float | None,
+    device: str,
+    temporal: bool,
+    sweeps: Path | None,
+    log: Callable[[str], None] | None,
+) -> FitResult:
+    """One structure's still steps, then its stream fields; see :func:`fit_run_postprocess`."""
     frame_shape = Counter(held.shapes).most_common(1)[0][0]
     result = fit_postprocess(
         FrameScorer.from_holdout(held),
@@ -220,7 +268,6 @@ def fit_run_postprocess(
                 "sweeps": "held-out subjects" if sweeps is None else str(sweeps),
                 **stream.as_dict(),
             }
-    save_postprocess(Path(run) / runs.POSTPROCESS, result.params, result.as_dict())
     return result
 
 

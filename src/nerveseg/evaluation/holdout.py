@@ -7,6 +7,10 @@ post-processing of a fold ensemble and to report its expected score.
 
 Probabilities stay at the network's input size (~80 KB a frame at 128x160); callers resize one
 frame at a time to the original size (:meth:`HeldOut.full_probability`).
+
+A model of several structures is held out as one :class:`HeldOut` per structure, in channel
+order, sharing the frames: each is scored and fitted exactly as a one-structure model's, on its
+own channel against its own bit of the truth masks (``nerveseg.data.structures``).
 """
 
 from __future__ import annotations
@@ -36,13 +40,15 @@ class HeldOut:
         samples: the frames, in order.
         shapes: each frame's original ``(H, W)``.
         images: ``(N, h, w)`` uint8 frames as the network saw them (for overlays and the CRF).
-        probabilities: ``(N, h, w)`` float32 nerve probabilities.
+        probabilities: ``(N, h, w)`` float32 probabilities of this structure.
         presence: ``(N,)`` float32 presence probabilities, or None without a presence head.
         info: the (first) model's info: input size, normalisation, its own post-processing.
-        postprocess: the post-processing of the run (its fitted ``postprocess.json``, else
-            the model file's), for the whole set.
+        postprocess: this structure's post-processing of the run (its fitted
+            ``postprocess.json``, else the model file's), for the whole set.
         source: ``"validation"``, ``"out-of-fold"`` or ``"all"`` (every frame of a data set).
         seconds_per_frame: the predictor's time per frame (normalisation included).
+        structure: the structure's name (``info.structures``).
+        index: its channel, and bit ``1 << index`` of the packed truth masks.
     """
 
     samples: list[Sample]
@@ -54,6 +60,8 @@ class HeldOut:
     postprocess: PostprocessParams
     source: str
     seconds_per_frame: float
+    structure: str = "nerve"
+    index: int = 0
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -64,11 +72,19 @@ class HeldOut:
         return resize_probabilities(prob, self.shapes[index])[0].numpy()
 
     def truth(self, index: int) -> np.ndarray:
-        """Frame ``index``'s ``(H, W)`` bool mask at the original size."""
-        return read_full_mask(self.samples[index], self.shapes[index])
+        """Frame ``index``'s ``(H, W)`` bool mask of this structure at the original size."""
+        return structure_truth(read_full_mask(self.samples[index], self.shapes[index]), self.index)
 
     def frame_presence(self, index: int) -> float | None:
         return None if self.presence is None else float(self.presence[index])
+
+
+def structure_truth(mask: np.ndarray, index: int) -> np.ndarray:
+    """Structure ``index``'s ``(H, W)`` bool mask from a packed truth mask (bit ``1 << index``);
+    a one-structure bool mask is returned as it is."""
+    if index == 0 and mask.dtype == bool:
+        return mask
+    return ((np.asarray(mask, dtype=np.uint8) >> index) & 1).astype(bool)
 
 
 def predict_frames(
@@ -77,11 +93,13 @@ def predict_frames(
     *,
     batch_size: int = 16,
     source: str = "all",
-) -> HeldOut:
-    """Load ``samples`` at the model's size and predict them all."""
+) -> list[HeldOut]:
+    """Load ``samples`` at the model's size and predict them all: one :class:`HeldOut` per
+    structure, in channel order."""
     predictor, info = opened.predictor, opened.info
     loaded = load_set(samples, info.image_size, progress=True)
-    probabilities = np.empty(loaded.images.shape, dtype=np.float32)
+    count = len(info.structures)
+    probabilities = np.empty((len(loaded.images), count, *info.image_size), dtype=np.float32)
     presences: list[np.ndarray] = []
     started = time.perf_counter()
     for chunk, output in predict_batches(predictor, info, loaded.images, batch_size=batch_size):
@@ -89,17 +107,23 @@ def predict_frames(
         if output.presence is not None:
             presences.append(output.presence.numpy())
     seconds = (time.perf_counter() - started) / max(len(loaded.samples), 1)
-    return HeldOut(
-        samples=loaded.samples,
-        shapes=loaded.original_shapes,
-        images=loaded.images,
-        probabilities=probabilities,
-        presence=np.concatenate(presences) if presences else None,
-        info=info,
-        postprocess=opened.postprocess,
-        source=source,
-        seconds_per_frame=seconds,
-    )
+    presence = np.concatenate(presences) if presences else None
+    return [
+        HeldOut(
+            samples=loaded.samples,
+            shapes=loaded.original_shapes,
+            images=loaded.images,
+            probabilities=probabilities[:, k],
+            presence=None if presence is None else presence[:, k],
+            info=info,
+            postprocess=opened.postprocess[name],
+            source=source,
+            seconds_per_frame=seconds,
+            structure=name,
+            index=k,
+        )
+        for k, name in enumerate(info.structures)
+    ]
 
 
 def predict_holdout(
@@ -109,18 +133,28 @@ def predict_holdout(
     device: str = "auto",
     tta: bool = False,
     batch_size: int = 16,
-) -> HeldOut:
-    """The run's validation frames, or out-of-fold predictions for a cross-validation folder.
+) -> list[HeldOut]:
+    """The run's validation frames, or out-of-fold predictions for a cross-validation folder:
+    one :class:`HeldOut` per structure, in channel order.
 
     ``data_root`` replaces the data folder the run trained on (the same frames elsewhere).
     """
     run = Path(run)
     if not runs.is_cross_validation(run):
         return _validation(run, data_root, device=device, tta=tta, batch_size=batch_size)
-    parts = [
+    folds = [
         _validation(fold, data_root, device=device, tta=tta, batch_size=batch_size)
         for fold in runs.fold_dirs(run)
     ]
+    fitted = run_postprocess(run, folds[0][0].info)
+    return [
+        _concatenate([fold[k] for fold in folds], fitted[name])
+        for k, name in enumerate(fitted.names)
+    ]
+
+
+def _concatenate(parts: list[HeldOut], postprocess: PostprocessParams) -> HeldOut:
+    """One structure's out-of-fold predictions from each fold's validation frames."""
     frames = sum(len(p) for p in parts)
     return HeldOut(
         samples=[s for p in parts for s in p.samples],
@@ -133,15 +167,17 @@ def predict_holdout(
             else np.concatenate([p.presence for p in parts])
         ),
         info=parts[0].info,
-        postprocess=run_postprocess(run, parts[0].info),
+        postprocess=postprocess,
         source="out-of-fold",
         seconds_per_frame=sum(p.seconds_per_frame * len(p) for p in parts) / max(frames, 1),
+        structure=parts[0].structure,
+        index=parts[0].index,
     )
 
 
 def _validation(
     run: Path, data_root: Path | None, *, device: str, tta: bool, batch_size: int
-) -> HeldOut:
+) -> list[HeldOut]:
     opened = open_predictor(run, device=device, tta=tta)
     split = runs.read_json(run / runs.SPLIT)
     root = Path(data_root) if data_root else Path(split["data"])

@@ -10,27 +10,30 @@ it never disagrees with them (an ``evaluation.json`` may predate a refit).
 
 A small script on the page checks, once loaded, that every image decoded and every expected
 table is there, and says so in a banner and in the page title (see :mod:`nerveseg.evaluation.report_html`).
+
+A model of several structures (nerve, vessel ...) gets the same page per structure: one metrics
+table with a row per structure and their mean, each structure's Dice histogram, calibration and
+galleries (every structure drawn in its own colour on each frame), and its post-processing and
+fit (:mod:`nerveseg.evaluation.report_structures`).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 import nerveseg.evaluation.report_figures as figures
 import nerveseg.evaluation.report_html as h
+import nerveseg.evaluation.report_structures as several
 from nerveseg import runs
-from nerveseg.data.images import read_image
 from nerveseg.evaluation.holdout import HeldOut, predict_holdout
-from nerveseg.evaluation.scoring import FrameResult, predicted_mask, score_frames, write_per_image
+from nerveseg.evaluation.report_structures import Scored
+from nerveseg.evaluation.scoring import score_frames, write_structures_per_image
 from nerveseg.files import write_text
 from nerveseg.metrics import Scores
 from nerveseg.postprocess import PostprocessParams
 from nerveseg.training.metrics_log import merge_sessions
 
 PAGE = "report.html"
-GALLERY_SIZE = 8
 
 
 @runs.holding_run
@@ -40,29 +43,44 @@ def build_report(
     """Write ``RUN/report/report.html`` (plus PNGs and ``per_image.csv``); return its path."""
     run = Path(run)
     out = run / runs.REPORT_DIR
-    held = predict_holdout(run, device=device, tta=tta, batch_size=batch_size)
+    structures = predict_holdout(run, device=device, tta=tta, batch_size=batch_size)
     out.mkdir(parents=True, exist_ok=True)  # only once the run is known to predict
     fitted = (run / runs.POSTPROCESS).is_file()
-    params = held.postprocess
-    results, scores = score_frames(held, params)
-    table = [("fitted post-processing" if fitted else "model file post-processing", scores)]
-    if fitted:
-        _, before = score_frames(held, held.info.postprocess)
-        table.insert(0, ("model file post-processing (before fitting)", before))
-    write_per_image(out / runs.PER_IMAGE, results)
+    scored = [_score(held, fitted) for held in structures]
+    write_structures_per_image(out / runs.PER_IMAGE, {s.held.structure: s.results for s in scored})
 
-    sections = [_metrics(table, held)]
+    single = len(scored) == 1
+    sections = [_metrics(scored[0].table, scored[0].held) if single else several.metrics(scored)]
     histories = _histories(run)
     if histories:
         figures.training_curves(histories, out / "curves.png", _all_empty_val(run))
         sections.append(h.figure("Training", "curves.png", "Per epoch, at the training size."))
-    sections += _distributions(results, held.presence is not None, out)
-    sections.append(_galleries(held, params, results, out))
-    sections.append(_settings(run, held, tta, params, fitted))
-    tables = ["metrics", "postprocess"] + (["fit-steps"] if fitted else [])
+    if single:
+        (one,) = scored
+        sections += several.distributions(one, out)
+        sections.append(several.galleries(one, out))
+        sections.append(_settings(run, one.held, tta, one.params, fitted))
+        tables = ["metrics", "postprocess"] + (["fit-steps"] if fitted else [])
+    else:
+        for item in scored:
+            sections += several.structure_sections(item, scored, out)
+        names = ", ".join(item.name for item in scored)
+        facts = [*_facts(run, scored[0].held, tta, fitted), ("structures", names)]
+        sections.append(several.settings(run, scored, fitted, facts))
+        tables = several.expected_tables(scored, fitted)
     page = out / PAGE
     write_text(page, h.page(f"nerveseg report: {run.resolve().name}", sections, tables))
     return page
+
+
+def _score(held: HeldOut, fitted: bool) -> Scored:
+    """One structure's results under the post-processing in use (and before fitting)."""
+    results, scores = score_frames(held, held.postprocess)
+    table = [("fitted post-processing" if fitted else "model file post-processing", scores)]
+    if fitted:
+        _, before = score_frames(held, held.info.postprocess)
+        table.insert(0, ("model file post-processing (before fitting)", before))
+    return Scored(held, held.postprocess, results, table)
 
 
 def _metrics(table: list[tuple[str, Scores]], held: HeldOut) -> str:
@@ -100,76 +118,23 @@ def _all_empty_val(run: Path) -> float | None:
     return runs.read_json(path).get("all_empty_val_score") if path.is_file() else None
 
 
-def _distributions(results: list[FrameResult], has_presence: bool, out: Path) -> list[str]:
-    """The per-image Dice histogram and the reliability diagram, as page sections."""
-    nerve = np.array([r.truth_pixels > 0 for r in results])
-    predicted = np.array([r.predicted_pixels > 0 for r in results])
-    dice = np.array([r.dice for r in results])
-    false_detections = int((predicted & ~nerve).sum())
-    figures.dice_histogram(
-        dice[nerve], false_detections, int((~nerve).sum()), out / "dice_histogram.png"
-    )
-    score_name = (
-        "presence head probability"
-        if has_presence
-        else "no presence head: the frame's highest pixel probability stands in"
-    )
-    scores = np.array([r.nerve_score for r in results])
-    figures.reliability_diagram(scores, nerve, score_name, out / "reliability.png")
-    return [
-        h.figure(
-            "Per-image Dice",
-            "dice_histogram.png",
-            "Frames with a nerve only; false detections on empty frames are counted in the title.",
-        ),
-        h.figure("Calibration of 'nerve present'", "reliability.png", f"Score used: {score_name}."),
-    ]
-
-
-def _galleries(
-    held: HeldOut, params: PostprocessParams, results: list[FrameResult], out: Path
-) -> str:
-    with_nerve = [r for r in results if r.truth_pixels and r.predicted_pixels]
-    false = [r for r in results if not r.truth_pixels and r.predicted_pixels]
-    missed = [r for r in results if r.truth_pixels and not r.predicted_pixels]
-    picks = {
-        "best": ("Best", sorted(with_nerve, key=lambda r: -r.dice)),
-        "worst": ("Worst (nerve predicted)", sorted(with_nerve, key=lambda r: r.dice)),
-        "false": (
-            "False detections on empty frames",
-            sorted(false, key=lambda r: -r.predicted_pixels),
-        ),
-        "missed": ("Missed nerves", sorted(missed, key=lambda r: -r.truth_pixels)),
-    }
-    parts = []
-    for key, (title, chosen) in picks.items():
-        parts.append(h.heading(title))
-        if not chosen:
-            parts.append(h.paragraph("none"))
-            continue
-        tiles = [_tile(held, params, r, key) for r in chosen[:GALLERY_SIZE]]
-        label = f"{title}: {len(tiles)} of {len(chosen)}"
-        figures.gallery(tiles, label, out / f"gallery_{key}.png")
-        parts.append(h.image(f"gallery_{key}.png", title))
-    return h.section("Galleries", *parts)
-
-
-def _tile(held: HeldOut, params: PostprocessParams, result: FrameResult, kind: str) -> figures.Tile:
-    i = result.index
-    mask = predicted_mask(held, params, i)
-    caption = {
-        "false": f"{result.name}: {result.predicted_pixels} px predicted",
-        "missed": f"{result.name}: {result.truth_pixels} px missed",
-    }.get(kind, f"{result.name}: Dice {result.dice:.2f}")
-    caption += f", score {result.nerve_score:.2f}"
-    return figures.Tile(read_image(held.samples[i].image_path), held.truth(i), mask, caption)
-
-
 def _settings(run: Path, held: HeldOut, tta: bool, params: PostprocessParams, fitted: bool) -> str:
+    parts = [
+        h.facts("run-facts", _facts(run, held, tta, fitted)),
+        h.heading("Post-processing in use"),
+        h.facts("postprocess", list(params.to_dict().items())),
+    ]
+    if fitted:
+        parts += several.fit_steps(runs.read_json(run / runs.POSTPROCESS).get("fit", {}))
+    return h.section("Run and settings", *parts)
+
+
+def _facts(run: Path, held: HeldOut, tta: bool, fitted: bool) -> list[tuple[str, str]]:
+    """The run's model, frames, augmentation, speed and where its post-processing comes from."""
     info = held.info
     folds = len(runs.fold_dirs(run)) if runs.is_cross_validation(run) else 0
     height, width = info.image_size
-    facts = [
+    return [
         ("run", str(run.resolve())),
         ("model", f"{info.model_name} {info.model_kwargs}, input {width}x{height}"),
         ("models", f"{folds} folds" if folds else f"one (best epoch {info.epoch})"),
@@ -180,30 +145,4 @@ def _settings(run: Path, held: HeldOut, tta: bool, params: PostprocessParams, fi
             "post-processing",
             f"{runs.POSTPROCESS} (fitted)" if fitted else "the model file's values",
         ),
-    ]
-    parts = [
-        h.facts("run-facts", facts),
-        h.heading("Post-processing in use"),
-        h.facts("postprocess", list(params.to_dict().items())),
-    ]
-    if fitted:
-        parts += _fit_steps(run)
-    return h.section("Run and settings", *parts)
-
-
-def _fit_steps(run: Path) -> list[str]:
-    fit = runs.read_json(run / runs.POSTPROCESS).get("fit", {})
-    start = fit.get("start", {})
-    rows = [["start (model file)", "", start.get("score"), start.get("dice_nerve")]]
-    for step in fit.get("steps", []):
-        choice = f"{step['chosen']} ({'kept' if step['kept'] else 'unchanged'})"
-        rows.append([step["step"], choice, step["score"], step["dice_nerve"]])
-    note = (
-        f"On {fit.get('frames')} {fit.get('source')} frames, greedily in this order; a step is "
-        f"kept when its gain beats {h.cell(fit.get('margin'))} and its own standard error."
-    )
-    return [
-        h.heading("How it was fitted"),
-        h.paragraph(note),
-        h.table("fit-steps", ["step", "value", "score", "Dice (nerve frames)"], rows),
     ]

@@ -2,6 +2,10 @@
 
 Each function takes plain arrays and a path and writes one PNG; nothing here reads run folders.
 Figures are saved by :func:`nerveseg.plotting.save_figure` (Agg backend, no display needed).
+
+One structure is drawn as always: truth outlined in green, prediction in magenta. Several are
+drawn each in its own colour (the colours of ``nerveseg live`` and of predict's indexed PNGs):
+the truth as a tint, the prediction as an outline (:func:`structures_overlay`).
 """
 
 from __future__ import annotations
@@ -11,9 +15,11 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 from scipy import ndimage
 
+from nerveseg.inference.overlay import structure_colour
 from nerveseg.plotting import DPI, save_figure
 
 TRUTH_COLOUR = (0, 220, 0)  # green
@@ -64,17 +70,21 @@ def training_curves(
 
 
 def dice_histogram(
-    dice_nerve: np.ndarray, false_detections: int, empty_frames: int, path: Path
+    dice_nerve: np.ndarray,
+    false_detections: int,
+    empty_frames: int,
+    path: Path,
+    structure: str = "nerve",
 ) -> None:
-    """Per-image Dice on frames whose truth has a nerve; false detections reported beside."""
+    """Per-image Dice on frames whose truth has the structure; false detections reported beside."""
     fig, ax = plt.subplots(figsize=(7, 3.6), dpi=DPI)
     ax.hist(dice_nerve, bins=np.linspace(0, 1, 21), color="#4a7bb7", edgecolor="white")
     missed = int(np.sum(dice_nerve == 0))
-    ax.set_xlabel("Dice (frames with a nerve)")
+    ax.set_xlabel(f"Dice (frames with a {structure})")
     ax.set_ylabel("frames")
     ax.set_xlim(0, 1)
     ax.set_title(
-        f"{dice_nerve.size} frames with a nerve: mean Dice {np.mean(dice_nerve):.3f}, "
+        f"{dice_nerve.size} frames with a {structure}: mean Dice {np.mean(dice_nerve):.3f}, "
         f"{missed} at 0\nempty frames: {false_detections} of {empty_frames} with a false detection",
         fontsize=10,
     )
@@ -84,7 +94,12 @@ def dice_histogram(
 
 
 def reliability_diagram(
-    scores: np.ndarray, truth: np.ndarray, score_name: str, path: Path, bins: int = 10
+    scores: np.ndarray,
+    truth: np.ndarray,
+    score_name: str,
+    path: Path,
+    bins: int = 10,
+    structure: str = "nerve",
 ) -> None:
     """Observed share of frames with a nerve against the predicted score, in equal-width bins,
     with the number of frames per bin underneath."""
@@ -106,10 +121,10 @@ def reliability_diagram(
         color="#c0392b",
         label="model",
     )
-    top.set_ylabel("share of frames with a nerve")
+    top.set_ylabel(f"share of frames with a {structure}")
     top.set_ylim(-0.02, 1.02)
     top.set_xlim(-0.02, 1.02)
-    top.set_title(f"Reliability of the 'nerve present' score\n({score_name})", fontsize=10)
+    top.set_title(f"Reliability of the '{structure} present' score\n({score_name})", fontsize=10)
     top.legend(fontsize=8, loc="upper left")
     top.grid(alpha=0.3)
     bottom.bar(centres, counts, width=1 / bins * 0.9, color="#7f8c8d")
@@ -165,3 +180,56 @@ def outline(mask: np.ndarray, thickness: int = 2) -> np.ndarray:
         return mask
     inner = ndimage.binary_erosion(mask, iterations=thickness, border_value=0)
     return mask & ~inner
+
+
+@dataclass
+class StructuresTile:
+    """A gallery entry of a model with several structures: ``(S, H, W)`` bool masks."""
+
+    image: np.ndarray  # (H, W) uint8
+    truths: np.ndarray  # (S, H, W) bool
+    predictions: np.ndarray  # (S, H, W) bool
+    caption: str
+
+
+def structures_gallery(
+    tiles: list[StructuresTile], names: list[str], title: str, path: Path, columns: int = 4
+) -> None:
+    """Overlays in a grid, every structure in its colour: truth tinted, prediction outlined."""
+    rows = max(1, -(-len(tiles) // columns))
+    height, width = tiles[0].image.shape if tiles else (420, 580)
+    tile_w = 3.4
+    fig, axes = plt.subplots(
+        rows,
+        columns,
+        figsize=(tile_w * columns, tile_w * height / width * rows + 0.9 + 0.25 * rows),
+        dpi=DPI,
+        squeeze=False,
+    )
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, tile in zip(axes.ravel(), tiles, strict=False):
+        ax.imshow(structures_overlay(tile.image, tile.truths, tile.predictions))
+        ax.set_title(tile.caption, fontsize=8)
+    legend = [
+        Patch(color=np.array(structure_colour(k)) / 255, label=name) for k, name in enumerate(names)
+    ]
+    fig.legend(handles=legend, loc="lower center", ncol=len(names), fontsize=9, frameon=False)
+    fig.suptitle(f"{title}   (tint: truth, outline: prediction)", fontsize=11)
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    save_figure(fig, path)
+
+
+def structures_overlay(
+    image: np.ndarray, truths: np.ndarray, predictions: np.ndarray, tint: float = 0.35
+) -> np.ndarray:
+    """``(H, W, 3)`` uint8: the grey frame, each structure's truth tinted in its colour and its
+    prediction outlined in the same colour."""
+    rgb = np.repeat(image[..., None], 3, axis=2).astype(np.float32)
+    for k, truth in enumerate(truths):
+        colour = np.array(structure_colour(k), dtype=np.float32)
+        rgb[truth] = (1 - tint) * rgb[truth] + tint * colour
+    thickness = max(1, round(max(image.shape) / 290))
+    for k, prediction in enumerate(predictions):
+        rgb[outline(prediction, thickness)] = structure_colour(k)
+    return rgb.round().astype(np.uint8)

@@ -3,6 +3,11 @@
 ``nerveseg evaluate`` and the report both score here, so their numbers and their
 ``per_image.csv`` files (one schema) always agree. Masks are made at each frame's original
 resolution one frame at a time, so full-resolution masks never pile up.
+
+A model of several structures is scored one structure at a time (each :class:`HeldOut` is one
+structure's channel against its own truth), then the metrics are averaged over the structures
+(:func:`mean_scores`); its ``per_image.csv`` has a set of columns per structure
+(:func:`structure_columns`).
 """
 
 from __future__ import annotations
@@ -22,6 +27,15 @@ from nerveseg.metrics import ScoreAccumulator, Scores
 from nerveseg.postprocess import PostprocessParams, apply_postprocess
 
 PER_IMAGE_COLUMNS = ("name", "subject", "truth_pixels", "predicted_pixels", "dice", "nerve_score")
+# The metrics averaged over structures; the counts are not (see mean_scores).
+MEAN_METRICS = (
+    "score",
+    "dice_nerve",
+    "jaccard",
+    "pixel_accuracy",
+    "false_detection_rate",
+    "missed_rate",
+)
 
 
 @dataclass
@@ -88,3 +102,53 @@ def write_per_image(path: Path, results: list[FrameResult]) -> None:
             writer.writerow([*row, f"{r.dice:.6f}", f"{r.nerve_score:.6f}"])
 
     atomic_write(path, write)
+
+
+def structure_columns(names: list[str]) -> tuple[str, ...]:
+    """``per_image.csv``'s header: :data:`PER_IMAGE_COLUMNS` for one structure; for several,
+    ``STRUCTURE_truth_pixels``, ``STRUCTURE_predicted_pixels``, ``STRUCTURE_dice`` and
+    ``STRUCTURE_presence_score`` per structure after ``name`` and ``subject``."""
+    if len(names) == 1:
+        return PER_IMAGE_COLUMNS
+    per = ("truth_pixels", "predicted_pixels", "dice", "presence_score")
+    return ("name", "subject", *(f"{name}_{column}" for name in names for column in per))
+
+
+def write_structures_per_image(path: Path, results: dict[str, list[FrameResult]]) -> None:
+    """``per_image.csv`` of every structure (``results``: per name, one row per frame, the
+    frames in the same order); one structure writes exactly :func:`write_per_image`'s file."""
+    if len(results) == 1:
+        write_per_image(path, next(iter(results.values())))
+        return
+    per_structure = list(results.values())
+
+    def write(handle) -> None:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(structure_columns(list(results)))
+        for rows in zip(*per_structure, strict=True):
+            cells = [rows[0].name, rows[0].subject]
+            for r in rows:
+                cells += [
+                    r.truth_pixels,
+                    r.predicted_pixels,
+                    f"{r.dice:.6f}",
+                    f"{r.nerve_score:.6f}",
+                ]
+            writer.writerow(cells)
+
+    atomic_write(path, write)
+
+
+def mean_scores(scores: list[Scores], present_images: int) -> Scores:
+    """The mean of each of :data:`MEAN_METRICS` over structures, as one :class:`Scores`.
+
+    A structure without a value (no frame shows it, so no Dice on its frames) is left out of
+    that metric's mean. ``images`` is the frames' count; ``nerve_images`` is ``present_images``,
+    the frames that show at least one structure.
+    """
+    means = {}
+    for key in MEAN_METRICS:
+        values = np.array([getattr(s, key) for s in scores], dtype=float)
+        values = values[~np.isnan(values)]
+        means[key] = float(values.mean()) if values.size else float("nan")
+    return Scores(images=scores[0].images, nerve_images=present_images, **means)

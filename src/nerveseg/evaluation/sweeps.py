@@ -35,7 +35,8 @@ def video_sweeps(opened: OpenedPredictor, folder: Path) -> list[list[SweepFrame]
     """Sweeps with truth from ``folder``: every ``NAME_masks.EXT`` beside a video ``NAME.EXT``.
 
     The layout ``nerveseg synth --video`` writes (or any recorded sweep with a mask video or
-    TIFF stack of the same length: 0 = background, above 127 = nerve).
+    TIFF stack of the same length: 0 = background, above 127 = nerve). A mask video holds one
+    structure: the model's first channel is played.
     """
     folder = Path(folder)
     pairs = []
@@ -57,8 +58,9 @@ def _sweep_frames(opened: OpenedPredictor, video: Path, masks: Path) -> list[Swe
         for frame, label in zip(images, labels, strict=False):
             small = np.array(resize_image(frame.image, info.image_size))
             output = opened.predictor(normalise(small[None], info.mean, info.std))
-            presence = None if output.presence is None else float(output.presence[0])
-            frames.append(SweepFrame(output.probabilities[0].numpy(), presence, label.image > 127))
+            presence = None if output.presence is None else float(output.presence[0, 0])
+            probabilities = output.probabilities[0, 0].numpy()
+            frames.append(SweepFrame(probabilities, presence, label.image > 127))
     return frames
 
 

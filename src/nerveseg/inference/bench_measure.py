@@ -50,8 +50,8 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
     one = normalise(small[0][None], info.mean, info.std)
     net = _latencies(lambda i: predictor(one), warmup, iterations)
 
-    def end_to_end(i: int) -> str:
-        return rle_encode(opened.segment(frames[i % len(frames)]))
+    def end_to_end(i: int) -> list[str]:
+        return [rle_encode(mask) for mask in opened.segment(frames[i % len(frames)])]
 
     e2e = _latencies(end_to_end, warmup, iterations)
     video = video_latencies(
@@ -111,7 +111,9 @@ def _open(spec: dict[str, Any], runtime: str) -> OpenedPredictor:
 def _agreement(
     opened: OpenedPredictor, reference: OpenedPredictor, frames: np.ndarray
 ) -> dict[str, float]:
-    """Probability differences and mask Dice (empty/empty = 1) against the fp32 reference."""
+    """Probability differences and mask Dice (empty/empty = 1) against the fp32 reference.
+
+    With several structures a frame's Dice pools them all (every structure's pixels)."""
     info = opened.info
     small = np.stack([resized(frame, info.image_size) for frame in frames])
     batch = normalise(small, info.mean, info.std)

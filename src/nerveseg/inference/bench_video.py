@@ -15,7 +15,7 @@ import numpy as np
 
 from nerveseg.data.streams import open_stream
 from nerveseg.data.streams.writer import VideoWriter
-from nerveseg.inference.overlay import draw_overlay
+from nerveseg.inference.overlay import draw_overlay, presence_lines
 from nerveseg.inference.sources import OpenedPredictor
 from nerveseg.inference.stream import StreamSegmenter
 
@@ -44,9 +44,9 @@ def video_latencies(
             if frame is None:
                 break
             result = segmenter.segment(frame.image)
-            video.write(
-                draw_overlay(frame.image, {"nerve": result.mask}, [f"{result.presence:.2f}"])
-            )
+            outlines = dict(zip(opened.structures, result.masks, strict=True))
+            lines = presence_lines(opened.structures, result.presence)
+            video.write(draw_overlay(frame.image, outlines, lines))
             if index >= warmup:
                 seconds.append(time.perf_counter() - started)
     return np.array(seconds)

@@ -61,7 +61,8 @@ def combine(members: Sequence[tuple[Predictor, ModelInfo]]) -> tuple[Predictor, 
     are renormalised to it.
 
     Raises:
-        NervesegError: when the members need different input sizes.
+        NervesegError: when the members need different input sizes or segment different
+            structures.
     """
     if len(members) == 1:
         return members[0]
@@ -71,6 +72,12 @@ def combine(members: Sequence[tuple[Predictor, ModelInfo]]) -> tuple[Predictor, 
         raise NervesegError(
             f"ensemble members need different input sizes {sorted(sizes)}; an ensemble here "
             "shares one resized copy of each frame, so train its members at one data.image_size"
+        )
+    names = {tuple(info.structures) for _, info in members}
+    if len(names) > 1:
+        raise NervesegError(
+            f"ensemble members segment different structures {sorted(names)}; average only "
+            "models trained with the same data.structures"
         )
     source = (first.mean, first.std)
     wrapped = [Renormalised(p, source, (info.mean, info.std)) for p, info in members]

@@ -2,11 +2,14 @@
 
 An exported file maps a normalised ``image`` batch ``(N, 1, H, W)`` float32 to nerve
 ``probabilities`` ``(N, H, W)`` (the sigmoid is inside the graph, so a runtime only has to
-threshold) and, for a model with a presence head, ``presence`` ``(N,)`` probabilities. N is
+threshold) and, for a model with a presence head, ``presence`` ``(N,)`` probabilities. A model
+of several structures (``ModelInfo.structures``: nerve, vessel ...) gives ``(N, S, H, W)``
+probabilities instead, channel ``k`` = structure ``k``, and its presence per structure. N is
 dynamic; H and W are fixed at the model's input size. What :class:`ModelInfo` holds (model
-name and arguments, input size, normalisation, post-processing ...) travels inside the file as
-JSON, under the ONNX ``metadata_props`` key or TorchScript extra file ``nerveseg``, its
-post-processing being the run's fitted ``postprocess.json`` when it has one, so
+name and arguments, structure names, input size, normalisation, post-processing ...) travels
+inside the file as JSON, under the ONNX ``metadata_props`` key or TorchScript extra file
+``nerveseg``, its post-processing being the run's fitted ``postprocess.json`` when it has one
+(per structure, under ``structure_postprocess``, when there are several), so
 ``nerveseg predict --model model.onnx`` needs nothing else.
 
 Exporter and opset: torch's TorchScript-based exporter (``dynamo=False``) at opset 17. It
@@ -40,7 +43,8 @@ from nerveseg.checkpoint import FORMAT, FORMAT_VERSION, ModelInfo, check_format,
 from nerveseg.errors import NervesegError
 from nerveseg.files import atomic_path, nan_to_none
 from nerveseg.models.outputs import split_output
-from nerveseg.postprocess import PostprocessParams, load_postprocess
+from nerveseg.postprocess import PostprocessParams
+from nerveseg.structure_postprocess import StructurePostprocess, load_structure_postprocess
 
 ONNX_OPSET = 17
 # Opsets the export was checked to run in ONNX Runtime (ScatterElements for the unpooling and
@@ -51,15 +55,22 @@ SUFFIXES = {"onnx": ".onnx", "torchscript": ".ts"}
 
 
 class ProbabilityModel(nn.Module):
-    """What gets exported: the network followed by its sigmoid(s)."""
+    """What gets exported: the network followed by its sigmoid(s).
 
-    def __init__(self, model: nn.Module) -> None:
+    One structure keeps the ``(N, H, W)`` output every earlier export has; several give
+    ``(N, S, H, W)``.
+    """
+
+    def __init__(self, model: nn.Module, structures: int = 1) -> None:
         super().__init__()
         self.model = model
+        self.structures = structures
 
     def forward(self, image: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         mask_logits, presence_logits = split_output(self.model(image))
-        probabilities = torch.sigmoid(mask_logits[:, 0])
+        probabilities = torch.sigmoid(mask_logits)
+        if self.structures == 1:
+            probabilities = probabilities[:, 0]
         if presence_logits is None:
             return probabilities
         return probabilities, torch.sigmoid(presence_logits)
@@ -93,7 +104,7 @@ def export_model(
             f"--opset {opset}: the export supports ONNX opsets {ONNX_OPSETS.start} to "
             f"{ONNX_OPSETS.stop - 1}; leave it out for {ONNX_OPSET}"
         )
-    model_path, fitted = _resolve_source(Path(source))
+    model_path, fitted_path = _resolve_source(Path(source))
     out = Path(out) if out is not None else model_path.with_suffix(SUFFIXES[format])
     if out.suffix != SUFFIXES[format]:
         raise NervesegError(
@@ -102,17 +113,20 @@ def export_model(
         )
     _check_replaceable(out, overwrite)
     model, info = load_model(model_path)
-    if fitted is not None:
-        info = dataclasses.replace(info, postprocess=fitted)
+    postprocess = None
+    if fitted_path is not None:
+        postprocess = load_structure_postprocess(fitted_path, info.structures)
+        info = dataclasses.replace(info, postprocess=postprocess.first)
     if format == "onnx":
-        data = onnx_bytes(model, info, opset=opset or ONNX_OPSET)
+        data = onnx_bytes(model, info, opset=opset or ONNX_OPSET, postprocess=postprocess)
         with atomic_path(out) as tmp:
             tmp.write_bytes(data)
     else:
         traced = trace(model, info)
+        metadata = metadata_json(info, postprocess)
         with atomic_path(out) as tmp, warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)  # see the module docstring
-            torch.jit.save(traced, str(tmp), _extra_files={METADATA_KEY: metadata_json(info)})
+            torch.jit.save(traced, str(tmp), _extra_files={METADATA_KEY: metadata})
     return out
 
 
@@ -142,8 +156,17 @@ def written_by_nerveseg(path: Path) -> bool:
     return any(prop.key == METADATA_KEY for prop in model.metadata_props)
 
 
-def onnx_bytes(model: nn.Module, info: ModelInfo, *, opset: int = ONNX_OPSET) -> bytes:
-    """The model as an ONNX file in memory (for a file, or straight into ONNX Runtime)."""
+def onnx_bytes(
+    model: nn.Module,
+    info: ModelInfo,
+    *,
+    opset: int = ONNX_OPSET,
+    postprocess: StructurePostprocess | None = None,
+) -> bytes:
+    """The model as an ONNX file in memory (for a file, or straight into ONNX Runtime).
+
+    ``postprocess`` is the post-processing per structure to carry (default: the info's own).
+    """
     try:
         import onnx
     except ImportError:
@@ -151,7 +174,7 @@ def onnx_bytes(model: nn.Module, info: ModelInfo, *, opset: int = ONNX_OPSET) ->
             "ONNX export needs the onnx package: pip install 'nerveseg[export]'"
         ) from None
 
-    wrapped = ProbabilityModel(model).eval()
+    wrapped = ProbabilityModel(model, len(info.structures)).eval()
     example = torch.zeros(2, 1, *info.image_size)  # batch 2: no size-1 dimension to fold
     with torch.no_grad():
         has_presence = isinstance(wrapped(example), tuple)
@@ -172,15 +195,18 @@ def onnx_bytes(model: nn.Module, info: ModelInfo, *, opset: int = ONNX_OPSET) ->
             dynamic_axes={name: {0: "batch"} for name in ["image", *outputs]},
         )
     proto = onnx.load_from_string(buffer.getvalue())
-    proto.doc_string = f"nerveseg {info.model_name}: image (N,1,H,W) -> {', '.join(outputs)}"
+    proto.doc_string = (
+        f"nerveseg {info.model_name}: image (N,1,H,W) -> {', '.join(outputs)}; "
+        f"structures {', '.join(info.structures)}"
+    )
     entry = proto.metadata_props.add()
-    entry.key, entry.value = METADATA_KEY, metadata_json(info)
+    entry.key, entry.value = METADATA_KEY, metadata_json(info, postprocess)
     return proto.SerializeToString()
 
 
 def trace(model: nn.Module, info: ModelInfo) -> torch.jit.ScriptModule:
     """TorchScript of :class:`ProbabilityModel` by tracing (dynamic batch, fixed H and W)."""
-    wrapped = ProbabilityModel(model).eval()
+    wrapped = ProbabilityModel(model, len(info.structures)).eval()
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
         warnings.simplefilter("ignore", DeprecationWarning)
@@ -239,15 +265,47 @@ def _with_metadata_of(original: bytes, derived: bytes) -> bytes:
     return target.SerializeToString()
 
 
-def metadata_json(info: ModelInfo) -> str:
-    """The JSON that travels inside an exported file."""
+def metadata_json(info: ModelInfo, postprocess: StructurePostprocess | None = None) -> str:
+    """The JSON that travels inside an exported file.
+
+    The info names the structures; a model of several carries ``postprocess`` (each
+    structure's own, when they were fitted) under ``structure_postprocess``.
+    """
     data: dict[str, Any] = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "nerveseg_version": __version__,
         "info": info.to_dict(),
     }
+    if postprocess is not None and len(postprocess) > 1:
+        data["structure_postprocess"] = postprocess.to_dict()
     return json.dumps(nan_to_none(data), allow_nan=False)
+
+
+def parse_exported(text: str | bytes | None, path: Path) -> tuple[ModelInfo, StructurePostprocess]:
+    """The :class:`ModelInfo` in an exported file's JSON and its post-processing per structure.
+
+    Raises:
+        NervesegError: no or malformed metadata, written by a newer nerveseg, or post-processing
+            for other structures than the model's.
+    """
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", errors="replace")
+    info = parse_metadata(text, path)  # the text is valid nerveseg JSON from here on
+    raw = json.loads(text).get("structure_postprocess")
+    if raw is None:
+        return info, StructurePostprocess.uniform(info.postprocess, info.structures)
+    if not isinstance(raw, dict) or sorted(raw) != sorted(info.structures):
+        raise NervesegError(
+            f"{path}: its post-processing does not name the model's structures "
+            f"{', '.join(info.structures)}; export it again with nerveseg export"
+        )
+    return info, StructurePostprocess.of(
+        {
+            name: PostprocessParams.from_dict(raw[name], source=f"{path}: {name}")
+            for name in info.structures
+        }
+    )
 
 
 def parse_metadata(text: str | bytes | None, path: Path) -> ModelInfo:
@@ -272,8 +330,8 @@ def parse_metadata(text: str | bytes | None, path: Path) -> ModelInfo:
     return ModelInfo.from_dict(raw, str(path))
 
 
-def _resolve_source(source: Path) -> tuple[Path, PostprocessParams | None]:
-    """The model file to export and its run's fitted post-processing, if any."""
+def _resolve_source(source: Path) -> tuple[Path, Path | None]:
+    """The model file to export and its run's fitted ``postprocess.json``, if any."""
     if source.is_dir():
         runs.require_finished(source)
         source = source / runs.MODEL
@@ -281,5 +339,5 @@ def _resolve_source(source: Path) -> tuple[Path, PostprocessParams | None]:
         raise NervesegError(f"{source}: already exported; export from its run or model.pt")
     fitted = source.parent / runs.POSTPROCESS  # a run's model.pt sits beside its other files
     if source.name == runs.MODEL and fitted.is_file():
-        return source, load_postprocess(fitted)
+        return source, fitted
     return source, None

@@ -14,6 +14,12 @@ Writes into ``out``:
 - ``live.json``: the summary (frames read, processed, dropped, frames/s, latency p50/p95,
   decode time, longest queue, flicker).
 
+A model of several structures (nerve, vessel ...) outlines each in its own colour with its
+presence score in that colour; its CSV has ``STRUCTURE_presence``, ``STRUCTURE_area``,
+``STRUCTURE_centroid_x``, ``STRUCTURE_centroid_y`` and ``STRUCTURE_rle`` columns for each
+structure between ``time`` and ``latency_ms``; its summary gives the flicker per structure
+(``structures``) and their mean, and the smoothing per structure.
+
 Unlike every other output of nerveseg these are not written to a temporary name: a stream may
 never end, and what was written before a failure or Ctrl-C must be there and complete (the CSV
 is flushed row by row; the video's container is finished on the way out).
@@ -37,13 +43,22 @@ from nerveseg.errors import NervesegError
 from nerveseg.files import write_json
 from nerveseg.flicker import mask_change, toggles
 from nerveseg.inference.display import Window
-from nerveseg.inference.overlay import draw_overlay
+from nerveseg.inference.overlay import draw_overlay, presence_lines
 from nerveseg.inference.pacing import Arrival, FrameFeed
 from nerveseg.inference.sources import OpenedPredictor, open_predictor
 from nerveseg.inference.stream import StreamSegmenter, without_smoothing
 
 OUTPUTS = ("overlay.mp4", "frames.csv", "live.json")
 CSV_COLUMNS = ("index", "time", "presence", "area", "centroid_x", "centroid_y", "rle", "latency_ms")
+_PER_STRUCTURE = CSV_COLUMNS[2:-1]
+
+
+def csv_columns(names: list[str]) -> tuple[str, ...]:
+    """``frames.csv``'s header: :data:`CSV_COLUMNS` for one structure, else a set per structure."""
+    if len(names) == 1:
+        return CSV_COLUMNS
+    per = tuple(f"{name}_{column}" for name in names for column in _PER_STRUCTURE)
+    return (*CSV_COLUMNS[:2], *per, CSV_COLUMNS[-1])
 
 
 @dataclass
@@ -65,10 +80,11 @@ class LiveResult:
     decode_ms: dict[str, float]
     segment_ms: dict[str, float]
     write_ms: dict[str, float]
-    smoothing: dict[str, float]
+    smoothing: dict[str, Any]
     mask_change: float
     toggles_per_minute: float
     outputs: dict[str, str] = field(default_factory=dict)
+    structures: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 def run_live(
@@ -112,7 +128,7 @@ def run_live(
     window = Window() if show else None  # before anything is touched: no display, no run
     earlier = _earlier_outputs(out, paths, overwrite)
     opened = opened or open_predictor(Path(model), device=device, runtime=runtime)
-    params = opened.postprocess if smoothing else without_smoothing(opened.postprocess)
+    params = opened.postprocess if smoothing else opened.postprocess.map(without_smoothing)
     segmenter = StreamSegmenter(opened, params)
     with open_stream(source, fps=fps) as stream:
         _clear(out, earlier)  # only once the model and the source have opened
@@ -163,13 +179,13 @@ def _limited(stream: FrameStream, max_frames: int | None):
 
 @dataclass
 class _Timeline:
-    """Per processed frame: times and what the flicker measure needs."""
+    """Per processed frame: times and, per structure, what the flicker measure needs."""
 
     latency: list[float] = field(default_factory=list)
     segment: list[float] = field(default_factory=list)
     write: list[float] = field(default_factory=list)
-    changes: list[float] = field(default_factory=list)
-    present: list[bool] = field(default_factory=list)
+    changes: dict[str, list[float]] = field(default_factory=dict)
+    present: dict[str, list[bool]] = field(default_factory=dict)
     first_time: float | None = None
     last_time: float = 0.0
 
@@ -178,13 +194,14 @@ def _process(feed, segmenter, stream, paths, timeline: _Timeline, window) -> Non
     """The loop: segment, draw, encode, write a row; everything closed on the way out."""
     recent: deque[float] = deque(maxlen=30)
     previous: np.ndarray | None = None
+    names = segmenter.params.names
     with (
         VideoWriter(paths["overlay.mp4"], stream.fps) as video,
         open(paths["frames.csv"], "w", newline="", encoding="utf-8") as handle,
         feed,
     ):
         rows = csv.writer(handle)
-        rows.writerow(CSV_COLUMNS)
+        rows.writerow(csv_columns(list(names)))
         for arrival in feed:
             image = arrival.frame.image
             began = time.monotonic()
@@ -192,46 +209,40 @@ def _process(feed, segmenter, stream, paths, timeline: _Timeline, window) -> Non
             segmented = time.monotonic()
             recent.append(segmented)
             rate = (len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) > 1 else 0.0
-            overlay = draw_overlay(
-                image, {"nerve": result.mask}, [f"nerve {result.presence:.2f}", f"{rate:.1f} fps"]
-            )
+            lines = [*presence_lines(list(names), result.presence), f"{rate:.1f} fps"]
+            overlay = draw_overlay(image, dict(zip(names, result.masks, strict=True)), lines)
             video.write(overlay, arrival.frame.time)  # dropped frames leave gaps, not a speed-up
             if window is not None:
                 window.show(overlay)
             done = time.monotonic()
             rows.writerow(_row(arrival, result, 1000 * (done - arrival.arrived)))
             handle.flush()
-            _record(timeline, arrival, result.mask, previous, began, segmented, done)
-            previous = result.mask
+            _record(timeline, arrival, names, result.masks, previous, began, segmented, done)
+            previous = result.masks
 
 
 def _row(arrival: Arrival, result, latency_ms: float) -> list[Any]:
-    mask = result.mask
-    area = int(np.count_nonzero(mask))
-    if area:
-        ys, xs = np.nonzero(mask)
-        centroid = (f"{xs.mean():.1f}", f"{ys.mean():.1f}")
-    else:
-        centroid = ("", "")
     frame = arrival.frame
-    return [
-        frame.index,
-        f"{frame.time:.4f}",
-        f"{result.presence:.4f}",
-        area,
-        *centroid,
-        rle_encode(mask),
-        f"{latency_ms:.1f}",
-    ]
+    cells = []
+    for mask, presence in zip(result.masks, result.presence, strict=True):
+        area = int(np.count_nonzero(mask))
+        if area:
+            ys, xs = np.nonzero(mask)
+            centroid = (f"{xs.mean():.1f}", f"{ys.mean():.1f}")
+        else:
+            centroid = ("", "")
+        cells += [f"{presence:.4f}", area, *centroid, rle_encode(mask)]
+    return [frame.index, f"{frame.time:.4f}", *cells, f"{latency_ms:.1f}"]
 
 
-def _record(timeline, arrival, mask, previous, began, segmented, done) -> None:
+def _record(timeline, arrival, names, masks, previous, began, segmented, done) -> None:
     timeline.latency.append(done - arrival.arrived)
     timeline.segment.append(segmented - began)
     timeline.write.append(done - segmented)
-    if previous is not None:
-        timeline.changes.append(mask_change(previous, mask))
-    timeline.present.append(bool(mask.any()))
+    for k, name in enumerate(names):
+        if previous is not None:
+            timeline.changes.setdefault(name, []).append(mask_change(previous[k], masks[k]))
+        timeline.present.setdefault(name, []).append(bool(masks[k].any()))
     if timeline.first_time is None:
         timeline.first_time = arrival.frame.time
     timeline.last_time = arrival.frame.time
@@ -241,6 +252,16 @@ def _summary(stream, mode, feed, timeline, seconds, queue_size, params, paths) -
     processed = len(timeline.latency)
     span = timeline.last_time - (timeline.first_time or 0.0) + 1.0 / stream.fps
     minutes = span / 60.0 if processed else float("nan")
+    flicker = {
+        name: {
+            "mask_change": _mean(timeline.changes.get(name, [])),
+            "toggles_per_minute": (
+                toggles(timeline.present[name]) / minutes if processed else float("nan")
+            ),
+        }
+        for name in params.names
+    }
+    smoothing = {name: _smoothing(p) for name, p in params.items()}
     return LiveResult(
         source=stream.name,
         source_fps=stream.fps,
@@ -257,15 +278,24 @@ def _summary(stream, mode, feed, timeline, seconds, queue_size, params, paths) -
         decode_ms=_percentiles(feed.stats.decode_seconds),
         segment_ms=_percentiles(timeline.segment),
         write_ms=_percentiles(timeline.write),
-        smoothing={
-            "ema_alpha": params.ema_alpha,
-            "presence_on": params.presence_on,
-            "presence_off": params.presence_off,
-        },
-        mask_change=float(np.mean(timeline.changes)) if timeline.changes else float("nan"),
-        toggles_per_minute=toggles(timeline.present) / minutes if processed else float("nan"),
+        smoothing=smoothing[params.names[0]] if len(params) == 1 else smoothing,
+        mask_change=_mean([f["mask_change"] for f in flicker.values()]),
+        toggles_per_minute=_mean([f["toggles_per_minute"] for f in flicker.values()]),
         outputs={name: str(path) for name, path in paths.items()},
+        structures=flicker if len(params) > 1 else {},
     )
+
+
+def _smoothing(params) -> dict[str, float]:
+    return {
+        "ema_alpha": params.ema_alpha,
+        "presence_on": params.presence_on,
+        "presence_off": params.presence_off,
+    }
+
+
+def _mean(values: list[float]) -> float:
+    return float(np.mean(values)) if values else float("nan")
 
 
 def _percentiles(seconds: list[float]) -> dict[str, float]:

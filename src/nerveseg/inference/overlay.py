@@ -1,8 +1,10 @@
 """What a person at the probe sees: the frame with each structure's outline and a status line.
 
 Outlines rather than filled masks, so the tissue under the nerve stays visible; one colour per
-structure (today the nerve); the top line gives the presence score and the frame rate the
-pipeline keeps. Drawing works on the mask's bounding box only: about 1-2 ms a 580x420 frame.
+structure (yellow nerve, cyan vessel ...: the colours of predict's indexed PNGs and of the
+report too); the top lines give each structure's presence score, in its colour, and the frame
+rate the pipeline keeps. Drawing works on the mask's bounding box only: about 1-2 ms a 580x420
+frame.
 """
 
 from __future__ import annotations
@@ -17,19 +19,37 @@ COLOURS = ((255, 210, 0), (0, 220, 255), (255, 80, 200), (120, 255, 80))
 """Outline colours, one per structure in order (yellow for the nerve)."""
 
 
+Line = str | tuple[str, tuple[int, int, int]]
+"""A line of text, white, or with its own colour."""
+
+
+def structure_colour(index: int) -> tuple[int, int, int]:
+    """The colour of structure ``index`` (channel order)."""
+    return COLOURS[index % len(COLOURS)]
+
+
+def presence_lines(names: list[str], presence: np.ndarray) -> list[Line]:
+    """One ``name 0.83`` line per structure: white for one, else in each structure's colour."""
+    lines = [f"{name} {float(score):.2f}" for name, score in zip(names, presence, strict=True)]
+    if len(lines) == 1:
+        return list(lines)
+    return [(line, structure_colour(k)) for k, line in enumerate(lines)]
+
+
 def draw_overlay(
-    image: np.ndarray, structures: dict[str, np.ndarray], lines: list[str]
+    image: np.ndarray, structures: dict[str, np.ndarray], lines: list[Line]
 ) -> np.ndarray:
     """``(H, W, 3)`` uint8 RGB: the grey ``image`` with outlines and text.
 
     Args:
         image: ``(H, W)`` uint8 frame.
         structures: name -> ``(H, W)`` bool mask, drawn in :data:`COLOURS` order.
-        lines: text drawn top left, one per line (presence score, frame rate ...).
+        lines: text drawn top left, one per line (presence score, frame rate ...), white or
+            ``(text, colour)``.
     """
     rgb = np.repeat(image[:, :, None], 3, axis=2)
     for number, mask in enumerate(structures.values()):
-        rgb[outline(mask)] = COLOURS[number % len(COLOURS)]
+        rgb[outline(mask)] = structure_colour(number)
     if lines:
         _draw_text(rgb, lines)
     return rgb
@@ -48,15 +68,16 @@ def outline(mask: np.ndarray, width: int = 2) -> np.ndarray:
     return edge
 
 
-def _draw_text(rgb: np.ndarray, lines: list[str]) -> None:
+def _draw_text(rgb: np.ndarray, lines: list[Line]) -> None:
     """Write ``lines`` top left, in place; Pillow draws on that corner only (3x cheaper)."""
     font = _font(max(12, rgb.shape[0] // 28))
     band = rgb[: len(lines) * (font.size + 4) + 8, : min(rgb.shape[1], 12 * font.size)]
     canvas = Image.fromarray(band)
     draw = ImageDraw.Draw(canvas)
     for number, line in enumerate(lines):
+        text, colour = (line, (255, 255, 255)) if isinstance(line, str) else line
         y = 4 + number * (font.size + 4)
-        draw.text((6, y), line, fill=(255, 255, 255), font=font, stroke_width=2, stroke_fill=0)
+        draw.text((6, y), text, fill=colour, font=font, stroke_width=2, stroke_fill=0)
     band[...] = np.asarray(canvas)
 
 

@@ -9,13 +9,20 @@ predicted again. The submission CSV is written last, in test-id order.
 An output folder is nerveseg's once it holds the marker ``.nerveseg-predictions``: only then
 does ``overwrite`` remove earlier predictions, and only the mask files and tables prediction
 writes. A data set's own ``masks/`` is never taken for earlier predictions.
+
+A model of several structures (nerve, vessel ...) writes one indexed PNG per frame (value
+``k + 1`` = structure ``k``, a colour per structure; see :mod:`~nerveseg.inference.indexed_masks`
+for the overlap rule) and ``masks.csv`` with one run-length column per structure
+(``name,nerve_pixels,vessel_pixels``); for Kaggle test ids ``submission.csv`` holds the first
+structure exactly as a one-structure model writes it. Resuming reads finished frames back from
+their PNG, where overlapping pixels belong to the first structure only.
 """
 
 from __future__ import annotations
 
 import csv
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +36,8 @@ from nerveseg.data.rle import rle_encode
 from nerveseg.data.samples import Sample, discover_unlabelled, warn_skipped
 from nerveseg.errors import DataError, NervesegError
 from nerveseg.files import atomic_write
-from nerveseg.inference.predictor import masks_at_original_size, predict_batches
+from nerveseg.inference.indexed_masks import read_indexed_mask, write_indexed_mask
+from nerveseg.inference.predictor import predict_batches, structure_masks_at_original_size
 from nerveseg.inference.sources import OpenedPredictor, open_predictor
 
 MASKS = "masks"
@@ -42,10 +50,25 @@ CHUNK = 256
 
 @dataclass
 class PredictionResult:
+    """What :func:`write_predictions` wrote.
+
+    Attributes:
+        out: the output folder.
+        frames: frames in the table.
+        nonempty: frames with a non-empty mask of the first structure.
+        submission: the run-length table: ``submission.csv`` for Kaggle test ids, else
+            ``masks.csv``.
+        nonempty_by_structure: per structure name, frames with a non-empty mask.
+        tables: every table written (for several structures on Kaggle ids: the submission of
+            the first structure and ``masks.csv`` with all of them).
+    """
+
     out: Path
     frames: int
     nonempty: int
     submission: Path
+    nonempty_by_structure: dict[str, int] = field(default_factory=dict)
+    tables: list[Path] = field(default_factory=list)
 
 
 def predict_folder(
@@ -108,7 +131,8 @@ def write_predictions(
     samples = discover_unlabelled(Path(input_dir))
     check_distinct_ids(samples)
     existing = _earlier_predictions(out, overwrite=overwrite, resume=resume)
-    rows = _written_masks(out / MASKS, samples) if resume else {}
+    names = opened.structures
+    rows = _written_masks(out / MASKS, samples, names) if resume else {}
     todo = [sample for sample in samples if sample.name not in rows]
     claimed = False
     # tqdm comes with Lightning; the bar counts frames, starting at those already done.
@@ -121,14 +145,22 @@ def write_predictions(
                 _claim_out(out, existing)
                 claimed = True
             for sample, mask in zip(batch, masks, strict=True):
-                write_mask_png(_mask_path(out, sample), mask)
-                rows[sample.name] = rle_encode(mask)
+                _write_mask(_mask_path(out, sample), mask, names)
+                rows[sample.name] = [rle_encode(channel) for channel in mask]
             bar.update(len(masks))
     if not claimed:  # every frame was done before (resume) or unreadable (skip_bad)
         _claim_out(out, existing)
-    table = _write_rle_table(out, rows)
-    nonempty = sum(bool(rle) for rle in rows.values())
-    return PredictionResult(out, len(rows), nonempty, table)
+    tables = _write_rle_tables(out, rows, names)
+    counts = {name: sum(bool(rles[k]) for rles in rows.values()) for k, name in enumerate(names)}
+    return PredictionResult(out, len(rows), counts[names[0]], tables[0], counts, tables)
+
+
+def _write_mask(path: Path, masks: np.ndarray, names: list[str]) -> None:
+    """One structure: a ``{0, 255}`` PNG as always; several: one indexed PNG."""
+    if len(names) == 1:
+        write_mask_png(path, masks[0])
+    else:
+        write_indexed_mask(path, masks, names)
 
 
 def _check_out_flags(overwrite: bool, resume: bool) -> None:
@@ -136,20 +168,26 @@ def _check_out_flags(overwrite: bool, resume: bool) -> None:
         raise NervesegError("--resume keeps earlier masks and --overwrite deletes them: pick one")
 
 
-def _write_rle_table(out: Path, rows: dict[str, str]) -> Path:
-    """Kaggle test ids (whole numbers) give ``submission.csv`` in id order; any other names a
-    ``masks.csv`` of ``name,pixels`` in natural order, so a folder of one's own scans works too."""
+def _write_rle_tables(out: Path, rows: dict[str, list[str]], names: list[str]) -> list[Path]:
+    """Kaggle test ids (whole numbers) give ``submission.csv`` of the first structure in id
+    order; any other names a ``masks.csv`` of ``name,pixels`` in natural order, so a folder of
+    one's own scans works too. Several structures always add (or make) ``masks.csv`` with a
+    ``STRUCTURE_pixels`` column each."""
+    tables = []
     if all(name.strip().isdigit() for name in rows):
-        write_submission(out / SUBMISSION, rows.items())
-        return out / SUBMISSION
+        write_submission(out / SUBMISSION, ((name, rles[0]) for name, rles in rows.items()))
+        tables.append(out / SUBMISSION)
+        if len(names) == 1:
+            return tables
+    header = ["name", "pixels"] if len(names) == 1 else ["name", *(f"{n}_pixels" for n in names)]
 
     def write(handle) -> None:
         writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(["name", "pixels"])
-        writer.writerows((name, rows[name]) for name in sorted(rows, key=natural_key))
+        writer.writerow(header)
+        writer.writerows((name, *rows[name]) for name in sorted(rows, key=natural_key))
 
     atomic_write(out / RLE_TABLE, write)
-    return out / RLE_TABLE
+    return [*tables, out / RLE_TABLE]
 
 
 def check_distinct_ids(samples: list[Sample]) -> None:
@@ -171,13 +209,15 @@ def _predicted_masks(
     opened: OpenedPredictor,
     batch_size: int,
     skip_bad: bool,
-    rows: dict[str, str],
+    rows: dict[str, list[str]],
 ) -> Iterator[tuple[list[Sample], list[np.ndarray]]]:
-    """Masks at each frame's original size, a batch at a time, decoding CHUNK frames at a time.
+    """``(S, H, W)`` masks at each frame's original size, a batch at a time, decoding CHUNK
+    frames at a time.
 
     With ``skip_bad``, unreadable frames get an empty row in ``rows`` (and a warning).
     """
     info, params = opened.info, opened.postprocess
+    empty = ["" for _ in opened.structures]
     for start in range(0, len(samples), CHUNK):
         chunk = samples[start : start + CHUNK]
         try:
@@ -186,14 +226,16 @@ def _predicted_masks(
             if not skip_bad:
                 raise
             warn_skipped(exc.problems, "predicting")  # every frame of this chunk is unreadable
-            rows.update((sample.name, "") for sample in chunk)
+            rows.update((sample.name, empty) for sample in chunk)
             continue
         kept = {sample.name for sample in loaded.samples}
-        rows.update((sample.name, "") for sample in chunk if sample.name not in kept)
+        rows.update((sample.name, empty) for sample in chunk if sample.name not in kept)
         batches = predict_batches(opened.predictor, info, loaded.images, batch_size=batch_size)
         for chunk, output in batches:
             shapes = loaded.original_shapes[chunk]
-            masks = masks_at_original_size(output.probabilities, shapes, params, output.presence)
+            masks = structure_masks_at_original_size(
+                output.probabilities, shapes, params, output.presence
+            )
             yield loaded.samples[chunk], masks
 
 
@@ -201,18 +243,22 @@ def _mask_path(out: Path, sample: Sample) -> Path:
     return out / MASKS / f"{sample.name}_mask.png"
 
 
-def _written_masks(folder: Path, samples: list[Sample]) -> dict[str, str]:
+def _written_masks(folder: Path, samples: list[Sample], names: list[str]) -> dict[str, list[str]]:
     """RLE of every sample whose mask a previous run wrote; unreadable ones are predicted again.
 
     Masks are written atomically, so a file that exists is complete; a damaged one (a full disk,
-    a hand edit) is simply redone.
+    a hand edit, a mask of another model's structures) is simply redone.
     """
     rows = {}
     for sample in samples:
         path = folder / f"{sample.name}_mask.png"
         if path.is_file():
             try:
-                rows[sample.name] = rle_encode(read_mask(path))
+                if len(names) == 1:
+                    rows[sample.name] = [rle_encode(read_mask(path))]
+                else:
+                    masks = read_indexed_mask(path, len(names))
+                    rows[sample.name] = [rle_encode(mask) for mask in masks]
             except DataError:
                 continue
     return rows

@@ -23,6 +23,7 @@ from nerveseg.checkpoint import ModelInfo
 from nerveseg.errors import NervesegError
 from nerveseg.models.outputs import split_output
 from nerveseg.postprocess import PostprocessParams, apply_postprocess
+from nerveseg.structure_postprocess import StructurePostprocess, apply_structures
 
 
 @dataclass
@@ -30,13 +31,35 @@ class BatchOutput:
     """A batch of predictions on the CPU.
 
     Attributes:
-        probabilities: ``(N, h, w)`` float32 nerve probabilities at the network's input size.
-        presence: ``(N,)`` float32 probability that the frame shows a nerve at all, from a
-            presence head, or None for models without one.
+        probabilities: ``(N, S, h, w)`` float32 probabilities of each of the model's ``S``
+            structures (``ModelInfo.structures``, channel ``k`` = structure ``k``) at the
+            network's input size.
+        presence: ``(N, S)`` float32 probability that the frame shows each structure at all,
+            from a presence head, or None for models without one.
     """
 
     probabilities: torch.Tensor
     presence: torch.Tensor | None = None
+
+    @classmethod
+    def from_network(
+        cls, probabilities: torch.Tensor, presence: torch.Tensor | None = None
+    ) -> BatchOutput:
+        """Any runtime's output in the shapes above.
+
+        A network or exported file of one structure gives ``(N, h, w)`` probabilities (the
+        exported format keeps that shape) and ``(N,)`` presence; a presence head of one output
+        per frame on a model of several structures gates every structure alike.
+        """
+        if probabilities.ndim == 3:
+            probabilities = probabilities[:, None]
+        if presence is not None:
+            frames, channels = probabilities.shape[:2]
+            if presence.numel() == frames * channels:
+                presence = presence.reshape(frames, channels)
+            else:
+                presence = presence.reshape(frames, 1).expand(frames, channels)
+        return cls(probabilities, presence)
 
 
 class Predictor(Protocol):
@@ -88,9 +111,9 @@ class TorchPredictor:
         if self.channels_last:
             batch = batch.contiguous(memory_format=torch.channels_last)
         mask_logits, presence_logits = split_output(self.model(batch))
-        probabilities = torch.sigmoid(mask_logits[:, 0].float()).cpu()
+        probabilities = torch.sigmoid(mask_logits.float()).cpu()
         presence = None if presence_logits is None else torch.sigmoid(presence_logits.float()).cpu()
-        return BatchOutput(probabilities, presence)
+        return BatchOutput.from_network(probabilities, presence)
 
 
 def normalise(images: np.ndarray, mean: float, std: float) -> torch.Tensor:
@@ -112,9 +135,11 @@ def predict_batches(
 
 
 def resize_probabilities(probabilities: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
-    """Bilinear resize of ``(N, h, w)`` probabilities to ``shape`` = ``(H, W)``."""
+    """Bilinear resize of ``(N, h, w)`` (or ``(N, S, h, w)``) probabilities to ``shape`` = ``(H, W)``."""
     if tuple(probabilities.shape[-2:]) == tuple(shape):
         return probabilities
+    if probabilities.ndim == 4:
+        return F.interpolate(probabilities, size=shape, mode="bilinear", align_corners=False)
     resized = F.interpolate(
         probabilities[:, None], size=shape, mode="bilinear", align_corners=False
     )
@@ -136,4 +161,29 @@ def masks_at_original_size(
         full = resize_probabilities(prob[None], shape)[0]
         frame_presence = None if presence is None else float(presence[i])
         masks.append(apply_postprocess(full, params, frame_presence))
+    return masks
+
+
+def structure_masks_at_original_size(
+    probabilities: torch.Tensor,
+    shapes: list[tuple[int, int]],
+    params: StructurePostprocess,
+    presence: torch.Tensor | None = None,
+) -> list[np.ndarray]:
+    """Every structure's post-processed masks, each frame at its original size.
+
+    Args:
+        probabilities: ``(N, S, h, w)`` probabilities at the network's size.
+        shapes: each frame's original ``(H, W)``.
+        params: one parameter set per structure.
+        presence: ``(N, S)`` presence probabilities, or None.
+
+    Returns:
+        one ``(S, H, W)`` bool array per frame. For one structure its only channel is exactly
+        :func:`masks_at_original_size`'s mask.
+    """
+    masks = []
+    for i, (prob, shape) in enumerate(zip(probabilities, shapes, strict=True)):
+        full = resize_probabilities(prob[None], shape)[0]
+        masks.append(apply_structures(full, params, None if presence is None else presence[i]))
     return masks

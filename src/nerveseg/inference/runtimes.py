@@ -69,7 +69,7 @@ class OnnxPredictor:
         feed = {self.input_name: np.ascontiguousarray(batch.numpy(), dtype=np.float32)}
         outputs = self.session.run(self.output_names, feed)
         presence = torch.from_numpy(outputs[1]) if len(outputs) > 1 else None
-        return BatchOutput(torch.from_numpy(outputs[0]), presence)
+        return BatchOutput.from_network(torch.from_numpy(outputs[0]), presence)
 
 
 class TorchScriptPredictor:
@@ -97,8 +97,8 @@ class TorchScriptPredictor:
     def __call__(self, batch: torch.Tensor) -> BatchOutput:
         output = self.module(batch.to(self.device))
         if isinstance(output, tuple):
-            return BatchOutput(output[0].float().cpu(), output[1].float().cpu())
-        return BatchOutput(output.float().cpu())
+            return BatchOutput.from_network(output[0].float().cpu(), output[1].float().cpu())
+        return BatchOutput.from_network(output.float().cpu())
 
 
 def _import_onnxruntime():

@@ -3,9 +3,10 @@
 A source is a run folder (its ``model.pt``), a cross-validation folder (every ``fold-K/model.pt``
 averaged), or a model file: ``model.pt`` (PyTorch), ``.onnx`` (ONNX Runtime) or ``.ts``
 (TorchScript). What comes back carries the predictor, the model's description and the
-post-processing to apply: a run's fitted ``postprocess.json`` when it has one, else what the
-model file carries (an exported file carries its run's fitted one). Prediction, evaluation, the
-report, fitting, the comparison and the benchmark all open their models here.
+post-processing to apply, one set per structure: a run's fitted ``postprocess.json`` when it has
+one, else what the model file carries (an exported file carries its run's fitted one).
+Prediction, evaluation, the report, fitting, the comparison and the benchmark all open their
+models here.
 """
 
 from __future__ import annotations
@@ -23,12 +24,12 @@ from nerveseg.inference.ensemble import combine
 from nerveseg.inference.predictor import (
     Predictor,
     TorchPredictor,
-    masks_at_original_size,
     normalise,
     pick_device,
+    structure_masks_at_original_size,
 )
 from nerveseg.inference.tta import TTAPredictor
-from nerveseg.postprocess import PostprocessParams, load_postprocess
+from nerveseg.structure_postprocess import StructurePostprocess, load_structure_postprocess
 
 RUNTIMES = ("auto", "torch", "onnx", "torchscript")
 _RUNTIME_OF_SUFFIX = {".pt": "torch", ".onnx": "onnx", ".ts": "torchscript"}
@@ -41,28 +42,35 @@ class OpenedPredictor:
     Attributes:
         predictor: the network(s) in their runtime, with test-time augmentation if asked.
         info: the model's description (the first fold's for a cross-validation folder): input
-            size, normalisation, and the post-processing it was trained with.
-        postprocess: what to apply to its probabilities (see the module docstring).
+            size, normalisation, structures, and the post-processing it was trained with.
+        postprocess: what to apply to its probabilities, per structure (see the module
+            docstring).
         source: the run folder or model file.
         models: how many models are averaged (the folds of a cross-validation folder).
     """
 
     predictor: Predictor
     info: ModelInfo
-    postprocess: PostprocessParams
+    postprocess: StructurePostprocess
     source: Path
     models: int = 1
 
+    @property
+    def structures(self) -> list[str]:
+        """The structure of each output channel, in order."""
+        return list(self.info.structures)
+
     def segment(self, frame: np.ndarray) -> np.ndarray:
-        """One live frame, end to end: ``(H, W)`` uint8 scan -> ``(H, W)`` bool mask.
+        """One live frame, end to end: ``(H, W)`` uint8 scan -> ``(S, H, W)`` bool masks.
 
         The same steps as ``nerveseg predict`` (resize, normalise, network, resize back,
-        post-processing), for a probe that hands over one frame at a time.
+        post-processing), for a probe that hands over one frame at a time. Channel ``k`` is
+        structure ``k`` (:attr:`structures`); one structure gives ``(1, H, W)``.
         """
         small = np.array(resize_image(frame, self.info.image_size))  # writable, for torch
         output = self.predictor(normalise(small[None], self.info.mean, self.info.std))
         shapes = [frame.shape]
-        return masks_at_original_size(
+        return structure_masks_at_original_size(
             output.probabilities, shapes, self.postprocess, output.presence
         )[0]
 
@@ -105,31 +113,32 @@ def open_predictor(
                 f"(nerveseg export {source} --format {runtime}) and pass the exported file"
             )
         members = [
-            _open_file(path, device, "torch", threads, channels_last)
+            _open_file(path, device, "torch", threads, channels_last)[:2]
             for path in runs.model_files(source)
         ]
         predictor, info = combine(members)
         postprocess = run_postprocess(source, info, use_file=use_postprocess_file)
         models = len(members)
     else:
-        predictor, info = _open_file(source, device, runtime, threads, channels_last)
-        postprocess, models = info.postprocess, 1
+        predictor, info, postprocess = _open_file(source, device, runtime, threads, channels_last)
+        models = 1
     if tta:
         predictor = TTAPredictor(predictor, shifts=tta_shifts)
     return OpenedPredictor(predictor, info, postprocess, source, models)
 
 
-def run_postprocess(run: Path, info: ModelInfo, *, use_file: bool = True) -> PostprocessParams:
-    """A run's post-processing: its fitted ``postprocess.json``, else the model file's own."""
+def run_postprocess(run: Path, info: ModelInfo, *, use_file: bool = True) -> StructurePostprocess:
+    """A run's post-processing per structure: its fitted ``postprocess.json``, else the model
+    file's own for every structure."""
     path = Path(run) / runs.POSTPROCESS
     if use_file and path.is_file():
-        return load_postprocess(path)
-    return info.postprocess
+        return load_structure_postprocess(path, info.structures)
+    return StructurePostprocess.uniform(info.postprocess, info.structures)
 
 
 def _open_file(
     path: Path, device: str, runtime: str, threads: int | None, channels_last: bool
-) -> tuple[Predictor, ModelInfo]:
+) -> tuple[Predictor, ModelInfo, StructurePostprocess]:
     if not path.is_file():
         raise NervesegError(f"{path}: model file not found")
     kind = _RUNTIME_OF_SUFFIX.get(path.suffix)
@@ -145,13 +154,14 @@ def _open_file(
         raise NervesegError(f"{path} runs in {kind}, not {runtime}; {how}")
     if kind == "torch":
         model, info = load_model(path)
-        return TorchPredictor(model, pick_device(device), channels_last), info
+        own = StructurePostprocess.uniform(info.postprocess, info.structures)
+        return TorchPredictor(model, pick_device(device), channels_last), info, own
     # The exported runtimes are imported only when used: ONNX Runtime is an optional extra.
-    from nerveseg.inference.export import parse_metadata
+    from nerveseg.inference.export import parse_exported
     from nerveseg.inference.runtimes import OnnxPredictor, TorchScriptPredictor
 
     if kind == "onnx":
         exported: OnnxPredictor | TorchScriptPredictor = OnnxPredictor(path, threads)
     else:
         exported = TorchScriptPredictor(path, pick_device(device))
-    return exported, parse_metadata(exported.metadata, path)
+    return (exported, *parse_exported(exported.metadata, path))

@@ -4,7 +4,8 @@ The still-image path (:meth:`~nerveseg.inference.sources.OpenedPredictor.segment
 every frame alone; here each frame's probabilities pass through a
 :class:`~nerveseg.temporal.TemporalFilter` (average over frames, hysteresis on presence) before
 they become a mask, as the post-processing's stream fields say. With those fields at their
-defaults the masks are exactly the still-image ones.
+defaults the masks are exactly the still-image ones. A model of several structures keeps one
+filter per structure, each with that structure's own post-processing.
 """
 
 from __future__ import annotations
@@ -17,16 +18,21 @@ import torch
 from nerveseg.data.loading import resize_image
 from nerveseg.inference.predictor import normalise, resize_probabilities
 from nerveseg.inference.sources import OpenedPredictor
-from nerveseg.postprocess import PostprocessParams
+from nerveseg.structure_postprocess import StructurePostprocess
 from nerveseg.temporal import TemporalFilter, stream_mask, without_smoothing
 
 
 @dataclass(frozen=True)
 class StreamResult:
-    """One segmented frame: its ``(H, W)`` bool mask and presence score (see TemporalStep)."""
+    """One segmented frame.
 
-    mask: np.ndarray
-    presence: float
+    Attributes:
+        masks: ``(S, H, W)`` bool, one mask per structure (channel order).
+        presence: ``(S,)`` each structure's presence score (see TemporalStep).
+    """
+
+    masks: np.ndarray
+    presence: np.ndarray
 
 
 __all__ = ["StreamResult", "StreamSegmenter", "without_smoothing"]
@@ -35,17 +41,21 @@ __all__ = ["StreamResult", "StreamSegmenter", "without_smoothing"]
 class StreamSegmenter:
     """An opened predictor and the temporal state of one stream; frames in order."""
 
-    def __init__(self, opened: OpenedPredictor, params: PostprocessParams | None = None) -> None:
+    def __init__(self, opened: OpenedPredictor, params: StructurePostprocess | None = None) -> None:
         self.opened = opened
         self.params = opened.postprocess if params is None else params
-        self.filter = TemporalFilter(self.params)
+        self.filters = [TemporalFilter(p) for p in self.params.params]
 
     def segment(self, image: np.ndarray) -> StreamResult:
-        """``(H, W)`` uint8 frame -> its mask, given the frames before it."""
+        """``(H, W)`` uint8 frame -> its masks, given the frames before it."""
         info = self.opened.info
         small = np.array(resize_image(image, info.image_size))  # writable, for torch
         output = self.opened.predictor(normalise(small[None], info.mean, info.std))
-        presence = None if output.presence is None else float(output.presence[0])
-        step = self.filter.step(output.probabilities[0].numpy(), presence)
-        full = resize_probabilities(torch.from_numpy(step.probabilities)[None], image.shape)
-        return StreamResult(stream_mask(full[0].numpy(), self.params, step), step.score)
+        masks, scores = [], []
+        for k, (smoother, params) in enumerate(zip(self.filters, self.params.params, strict=True)):
+            presence = None if output.presence is None else float(output.presence[0, k])
+            step = smoother.step(output.probabilities[0, k].numpy(), presence)
+            full = resize_probabilities(torch.from_numpy(step.probabilities)[None], image.shape)
+            masks.append(stream_mask(full[0].numpy(), params, step))
+            scores.append(step.score)
+        return StreamResult(np.stack(masks), np.array(scores, dtype=float))

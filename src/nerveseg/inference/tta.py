@@ -66,7 +66,7 @@ class TTAPredictor:
                 view = view.flip(-1) if flip else view
                 output = self.base(view)
                 prob = output.probabilities.flip(-1) if flip else output.probabilities
-                probabilities.append(_shift(prob[:, None], -dy, -dx)[:, 0])
+                probabilities.append(_shift(prob, -dy, -dx))
                 if output.presence is not None:
                     presences.append(output.presence)
         presence = torch.stack(presences).mean(0) if presences else None
@@ -74,11 +74,13 @@ class TTAPredictor:
 
 
 def _shift(batch: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
-    """Move ``(N, C, H, W)`` content by ``(dy, dx)`` pixels; the uncovered edge is replicated."""
+    """Move ``(..., H, W)`` content by ``(dy, dx)`` pixels; the uncovered edge is replicated."""
     if dy == 0 and dx == 0:
         return batch
     height, width = batch.shape[-2:]
+    # Replicate padding wants (N, C, H, W): any leading dimensions (frames, structures) fold in.
+    planes = batch.reshape(-1, 1, height, width)
     # F.pad order: (left, right, top, bottom).
-    padded = F.pad(batch, (max(dx, 0), max(-dx, 0), max(dy, 0), max(-dy, 0)), mode="replicate")
+    padded = F.pad(planes, (max(dx, 0), max(-dx, 0), max(dy, 0), max(-dy, 0)), mode="replicate")
     top, left = max(-dy, 0), max(-dx, 0)
-    return padded[..., top : top + height, left : left + width]
+    return padded[..., top : top + height, left : left + width].reshape(batch.shape)

@@ -85,7 +85,7 @@ def prepare_model(source: Path, folder: Path) -> dict[str, Any]:
         "image_size": list(opened.info.image_size),
         "mean": opened.info.mean,
         "std": opened.info.std,
-        "postprocess": opened.postprocess.to_dict(),
+        "postprocess": opened.postprocess.first.to_dict(),
     }
     write_json(Path(folder) / MODEL_JSON, data)
     return data
