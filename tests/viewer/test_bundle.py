@@ -29,7 +29,7 @@ def test_model_bundle_carries_what_the_page_repeats(trained_run, tmp_path):
     assert json.loads((tmp_path / "model.json").read_text()) == data
     assert data["image_size"] == list(opened.info.image_size)
     assert (data["mean"], data["std"]) == (opened.info.mean, opened.info.std)
-    assert data["postprocess"] == opened.postprocess.to_dict()
+    assert data["postprocess"] == opened.postprocess.first.to_dict()  # one structure
 
 
 def test_model_bundle_uses_the_runs_fitted_postprocessing(run_copy, tmp_path):
