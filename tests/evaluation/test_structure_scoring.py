@@ -1,0 +1,142 @@
+"""Scoring several structures: each on its own channel and truth, the mean over structures, and
+``per_image.csv`` / ``evaluation.json`` with a set of columns per structure."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nerveseg.checkpoint import ModelInfo
+from nerveseg.data.rle import rle_encode
+from nerveseg.data.samples import Sample
+from nerveseg.evaluation.evaluate import _combined, _evaluate
+from nerveseg.evaluation.holdout import HeldOut, structure_truth
+from nerveseg.evaluation.scoring import (
+    PER_IMAGE_COLUMNS,
+    mean_scores,
+    score_frames,
+    structure_columns,
+    write_per_image,
+    write_structures_per_image,
+)
+from nerveseg.postprocess import PostprocessParams
+
+SHAPE = (4, 6)
+
+
+def box(rows: slice, cols: slice) -> np.ndarray:
+    mask = np.zeros(SHAPE, dtype=bool)
+    mask[rows, cols] = True
+    return mask
+
+
+def held_out(name: str, truths, predictions) -> HeldOut:
+    """Two frames of one structure: truth as RLE rows, probabilities 0.9 where predicted."""
+    samples = [
+        Sample(f"1_{i + 1}", "1", Path(f"1_{i + 1}.tif"), mask_rle=rle_encode(t))
+        for i, t in enumerate(truths)
+    ]
+    probabilities = np.stack([np.where(p, 0.9, 0.0) for p in predictions]).astype(np.float32)
+    info = ModelInfo("segnet", {}, SHAPE, 0.5, 0.2, structures=["nerve", "vessel"])
+    return HeldOut(
+        samples=samples,
+        shapes=[SHAPE] * len(samples),
+        images=np.zeros((len(samples), *SHAPE), dtype=np.uint8),
+        probabilities=probabilities,
+        presence=None,
+        info=info,
+        postprocess=PostprocessParams(),
+        source="validation",
+        seconds_per_frame=0.0,
+        structure=name,
+        index=0,  # each structure's truth here is a one-structure RLE row
+    )
+
+
+EMPTY = np.zeros(SHAPE, dtype=bool)
+# Nerve: frame 1 found exactly, frame 2 empty in both -> Dice 1, 1.
+NERVE = held_out(
+    "nerve", 0, [box(slice(0, 2), slice(0, 2)), EMPTY], [box(slice(0, 2), slice(0, 2)), EMPTY]
+)
+# Vessel: frame 1 half of a 6 px truth found (Dice 2*3/9, IoU 3/6), frame 2 a false detection.
+VESSEL = held_out(
+    "vessel",
+    [box(slice(2, 4), slice(3, 6)), EMPTY],
+    [box(slice(2, 3), slice(3, 6)), box(slice(0, 1), slice(4, 6))],
+)
+
+
+def test_each_structure_is_scored_on_its_own_then_averaged():
+    _, nerve = score_frames(NERVE, PostprocessParams())
+    _, vessel = score_frames(VESSEL, PostprocessParams())
+    assert (nerve.score, nerve.dice_nerve, nerve.jaccard) == (1.0, 1.0, 1.0)
+    assert nerve.false_detection_rate == 0 and nerve.missed_rate == 0
+    assert vessel.score == pytest.approx((2 / 3 + 0) / 2)
+    assert vessel.dice_nerve == pytest.approx(2 / 3)
+    assert vessel.jaccard == pytest.approx((3 / 6 + 0) / 2)
+    assert vessel.false_detection_rate == 1.0 and vessel.missed_rate == 0.0
+    mean = mean_scores([nerve, vessel], present_images=1)
+    assert mean.images == 2 and mean.nerve_images == 1
+    assert mean.score == pytest.approx((1 + 1 / 3) / 2)
+    assert mean.dice_nerve == pytest.approx((1 + 2 / 3) / 2)
+    assert mean.jaccard == pytest.approx((1 + 0.25) / 2)
+    assert mean.false_detection_rate == pytest.approx(0.5) and mean.missed_rate == 0
+
+
+def test_a_structure_no_frame_shows_is_left_out_of_a_metrics_mean():
+    nothing = held_out("vessel", [EMPTY, EMPTY], [EMPTY, EMPTY])
+    _, nerve = score_frames(NERVE, PostprocessParams())
+    _, vessel = score_frames(nothing, PostprocessParams())
+    assert np.isnan(vessel.dice_nerve)
+    assert mean_scores([nerve, vessel], 1).dice_nerve == nerve.dice_nerve
+
+
+def test_evaluation_json_holds_the_mean_and_each_structure():
+    results, evaluations = {}, {}
+    for held in (NERVE, VESSEL):
+        results[held.structure], evaluations[held.structure] = _evaluate(
+            held, PostprocessParams(), "val"
+        )
+    combined = _combined("val", evaluations, results)
+    data = combined.as_dict()
+    assert data["split"] == "val" and data["score"] == pytest.approx(2 / 3)
+    assert data["all_empty_score"] == pytest.approx(0.5)  # each structure: 1 of 2 frames empty
+    assert data["nerve_images"] == 1  # frames showing at least one structure
+    assert set(data["structures"]) == {"nerve", "vessel"}
+    assert data["structures"]["vessel"]["false_detection_rate"] == 1.0
+    assert "split" not in data["structures"]["nerve"]
+    one = _combined("val", {"nerve": evaluations["nerve"]}, {"nerve": results["nerve"]})
+    assert "structures" not in one.as_dict()  # one structure: today's file
+
+
+def test_per_image_csv_has_a_set_of_columns_per_structure(tmp_path):
+    results = {
+        held.structure: score_frames(held, PostprocessParams())[0] for held in (NERVE, VESSEL)
+    }
+    write_structures_per_image(tmp_path / "per_image.csv", results)
+    with open(tmp_path / "per_image.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert tuple(rows[0]) == structure_columns(["nerve", "vessel"])
+    assert [r["name"] for r in rows] == ["1_1", "1_2"]
+    assert [float(r["vessel_dice"]) for r in rows] == pytest.approx([2 / 3, 0.0])
+    assert [int(r["vessel_predicted_pixels"]) for r in rows] == [3, 2]
+    assert [int(r["nerve_truth_pixels"]) for r in rows] == [4, 0]
+
+
+def test_one_structure_writes_todays_per_image_csv(tmp_path):
+    results = score_frames(NERVE, PostprocessParams())[0]
+    write_per_image(tmp_path / "old.csv", results)
+    write_structures_per_image(tmp_path / "new.csv", {"nerve": results})
+    assert (tmp_path / "new.csv").read_bytes() == (tmp_path / "old.csv").read_bytes()
+    assert structure_columns(["nerve"]) == PER_IMAGE_COLUMNS
+
+
+def test_a_structures_truth_is_its_bit_of_the_packed_mask():
+    packed = np.array([[0, 1, 2, 3]], dtype=np.uint8)
+    assert structure_truth(packed, 0).tolist() == [[False, True, False, True]]
+    assert structure_truth(packed, 1).tolist() == [[False, False, True, True]]
+    one = np.array([[True, False]])
+    assert structure_truth(one, 0) is one  # a one-structure mask as it is
