@@ -83,9 +83,7 @@ def dice_histogram(
     ax.set_xlabel(f"Dice (frames with a {structure})")
     ax.set_ylabel("frames")
     ax.set_xlim(0, 1)
-    found = (
-        f"mean Dice {np.mean(dice_nerve):.3f}, {missed} at 0" if dice_nerve.size else "no Dice"
-    )
+    found = f"mean Dice {np.mean(dice_nerve):.3f}, {missed} at 0" if dice_nerve.size else "no Dice"
     ax.set_title(
         f"{dice_nerve.size} frames with a {structure}: {found}\n"
         f"empty frames: {false_detections} of {empty_frames} with a false detection",
