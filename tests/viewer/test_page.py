@@ -76,7 +76,7 @@ def probabilities(opened, path: Path) -> np.ndarray:
     frame = read_image(path)
     small = np.array(resize_image(frame, opened.info.image_size))
     output = opened.predictor(normalise(small[None], opened.info.mean, opened.info.std))
-    return resize_probabilities(output.probabilities, frame.shape)[0].numpy()
+    return resize_probabilities(output.probabilities, frame.shape)[0, 0].numpy()  # the nerve
 
 
 @pytest.fixture(scope="module")
@@ -149,7 +149,7 @@ def test_overlay_is_drawn_where_the_mask_is(page):
 
 def test_threshold_slider_changes_the_mask(page, run, frames):
     before = show(page, 0)
-    threshold = open_predictor(run).postprocess.threshold
+    threshold = open_predictor(run).postprocess.first.threshold
     lower = round(max(threshold - 0.15, 0.01), 2)
     page.eval_on_selector(
         "#threshold", "(el, v) => { el.value = v; el.dispatchEvent(new Event('input')); }", lower

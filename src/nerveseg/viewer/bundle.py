@@ -4,6 +4,11 @@
 input size, the normalisation and the post-processing (a run's fitted ``postprocess.json`` when
 it has one, as ``predict`` uses). The network is the same ONNX file ``nerveseg export`` writes
 (sigmoid inside, the unpooling as a scatter), which onnxruntime-web runs unchanged.
+
+A model of several structures (nerve, vessel ...) adds their names, each one's post-processing
+in channel order (``structure_postprocess``) and its colour (``colours``, those of ``nerveseg
+live`` and predict's indexed PNGs); ``postprocess`` stays the first structure's, which the
+page's threshold slider, Dice and downloads act on.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from nerveseg.data.folders import natural_key, require_folder, scan_pairs
 from nerveseg.errors import NervesegError
 from nerveseg.files import write_json
 from nerveseg.inference.export import export_model
+from nerveseg.inference.overlay import structure_colour
 from nerveseg.inference.sources import open_predictor
 from nerveseg.viewer.assets import require_vendor_files, static_dir
 
@@ -86,6 +92,9 @@ def prepare_model(source: Path, folder: Path) -> dict[str, Any]:
         "mean": opened.info.mean,
         "std": opened.info.std,
         "postprocess": opened.postprocess.first.to_dict(),
+        "structures": list(opened.postprocess.names),
+        "structure_postprocess": [params.to_dict() for params in opened.postprocess.params],
+        "colours": [list(structure_colour(k)) for k in range(len(opened.postprocess))],
     }
     write_json(Path(folder) / MODEL_JSON, data)
     return data

@@ -1,6 +1,10 @@
 // The viewer page: frames from files, a folder, frames.json, a video or a camera; the model's
 // mask drawn over each; live threshold and opacity; Dice against dropped masks; downloads.
 // `window.viewer` exposes the state to tests and the benchmark.
+//
+// A model of several structures (nerve, vessel ...) draws each structure in its colour with
+// its own post-processing; the threshold slider, Dice against dropped masks, the score and
+// the downloads are the first structure's (the one a Kaggle submission holds).
 
 import { loadModel } from "./model.js";
 import { downloadCsv, downloadMask, downloadZip } from "./downloads.js";
@@ -54,9 +58,10 @@ async function start() {
   setStatus("loading");
   const threads = Number(query.get("threads")) || undefined;
   state.model = await loadModel(new URL("./", location.href), { threads, provider: query.get("provider") });
-  const { info, provider } = state.model;
+  const { info, provider, structures, colours } = state.model;
   state.settings = { ...info.postprocess };
   $("threshold").value = info.postprocess.threshold;
+  if (structures.length > 1) showStructures(structures, colours);
   $("model-info").textContent =
     modelSummary(state.model);
   updateLabels();
@@ -65,6 +70,26 @@ async function start() {
   if (listed.frames.length) {
     openFrames(listed.frames.map((f) => ({ name: f.name, source: f.image, maskSource: f.mask || null })));
   }
+}
+
+/** The legend names each structure in its colour; the slider says whose threshold it moves. */
+function showStructures(structures, colours) {
+  $("threshold-structure").textContent = ` (${structures[0]})`;
+  const legend = document.querySelector(".legend");
+  const items = structures.flatMap((name, k) => {
+    const swatch = document.createElement("span");
+    swatch.className = "swatch";
+    swatch.style.background = `rgb(${colours[k].join(",")})`;
+    return [swatch, ` ${name} `];
+  });
+  const truth = document.createElement("span");
+  truth.className = "swatch truth";
+  legend.replaceChildren(...items, truth, ` true mask (${structures[0]})`);
+}
+
+/** Full-size probabilities of every structure when there are several (null for one). */
+function fullsOf(result, width, height) {
+  return state.model.structures.length > 1 ? state.model.fullSizes(result, width, height) : null;
 }
 
 function updateLabels() {
@@ -137,8 +162,9 @@ async function show(index) {
   try {
     const decoded = await prepare(frame);
     frame.error = null;
-    const full = state.model.fullSize(frame.result, decoded.width, decoded.height);
-    state.current = { name: frame.name, ...decoded, full, result: frame.result, truth: frame.truth };
+    const fulls = fullsOf(frame.result, decoded.width, decoded.height);
+    const full = fulls ? fulls[0] : state.model.fullSize(frame.result, decoded.width, decoded.height);
+    state.current = { name: frame.name, ...decoded, full, fulls, result: frame.result, truth: frame.truth };
     redraw();
     if (state.messageFrame !== null) showMessage("");
   } catch (error) {
@@ -154,8 +180,14 @@ async function show(index) {
 function redraw() {
   const c = state.current;
   if (!c) return;
-  c.mask = state.model.maskOf(c.full, c.width, c.height, state.settings, c.result.presence);
-  drawOverlay(view, c, c.mask, c.truth, state.look);
+  if (c.fulls) {
+    c.masks = state.model.masksOf(c.fulls, c.width, c.height, state.settings, c.result.presences);
+    c.mask = c.masks[0];
+  } else {
+    c.mask = state.model.maskOf(c.full, c.width, c.height, state.settings, c.result.presence);
+    c.masks = [c.mask];
+  }
+  drawOverlay(view, c, c.masks, c.truth, state.look, state.model.colours);
   const frame = state.frames[state.index];
   if (frame && frame.name === c.name && c.truth) frame.dice = dice(c.mask, c.truth);
   state.drawn++;
@@ -208,7 +240,7 @@ function updateStats() {
   const where = state.live
     ? ["source", state.live.name]
     : state.frames.length ? ["frame", `${state.index + 1} / ${state.frames.length}: ${frame?.name}`] : null;
-  renderStats($("stats"), where, state.current, competitionScore(), state.fps);
+  renderStats($("stats"), where, state.current, competitionScore(), state.fps, state.model?.structures);
 }
 
 // --- live sources --------------------------------------------------------------------------
@@ -216,8 +248,9 @@ function updateStats() {
 async function processLive({ width, height, rgba, name }) {
   const gray = rgbaToGray(rgba, width * height);
   const result = await infer(gray, width, height);
-  const full = state.model.fullSize(result, width, height);
-  state.current = { name, width, height, gray, full, result, truth: null };
+  const fulls = fullsOf(result, width, height);
+  const full = fulls ? fulls[0] : state.model.fullSize(result, width, height);
+  state.current = { name, width, height, gray, full, fulls, result, truth: null };
   redraw();
   if (state.records.size < 20000) state.records.set(name, { width, height, rle: rleEncode(state.current.mask, width, height) });
 }
@@ -365,6 +398,9 @@ window.viewer = {
       height: c?.height ?? null,
       rle: c?.mask ? rleEncode(c.mask, c.width, c.height) : null,
       area: c?.mask ? area(c.mask) : null,
+      structures: state.model?.structures ?? null,
+      rles: c?.masks ? c.masks.map((m) => rleEncode(m, c.width, c.height)) : null,
+      presences: c?.result.presences ?? null,
       presence: c?.result.presence ?? null,
       dice: c?.truth && c.mask ? dice(c.mask, c.truth) : null,
       score: competitionScore(),

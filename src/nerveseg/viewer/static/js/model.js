@@ -1,7 +1,9 @@
 // The network in the page: onnxruntime-web runs the exported ONNX file (sigmoid inside, the
 // unpooling as a scatter) on WebAssembly, or on WebGPU when the browser has an adapter and
 // the WebGPU build was vendored. `segment` repeats nerveseg predict's steps up to the
-// probabilities at the network's size; `maskOf` takes them to a full-size mask.
+// probabilities at the network's size; `maskOf` takes them to a full-size mask. A model of
+// several structures gives a probability map per structure (`channels`) and a presence per
+// structure; `fullSizes` and `masksOf` take each with its own post-processing.
 
 import { normalise, resizeGray, resizeProbabilities } from "./imaging.js";
 import { applyPostprocess } from "./postprocess.js";
@@ -67,27 +69,52 @@ export async function loadModel(base, options = {}) {
   }
   const [height, width] = info.image_size;
   const hasPresence = session.outputNames.includes("presence");
+  // Files from before structures carry none: one structure, the nerve, with the model's values.
+  const structures = info.structures || ["nerve"];
+  const structurePostprocess = info.structure_postprocess || [info.postprocess];
+  const plane = height * width;
 
-  /** (h, w) uint8 gray frame -> {probabilities (network size), presence, ms}. */
+  /** (h, w) uint8 gray frame -> {probabilities (the first structure's, network size),
+   * channels (one per structure), presence, presences, ms}. */
   async function segment(gray, frameWidth, frameHeight) {
     const started = performance.now();
     const small = resizeGray(gray, frameWidth, frameHeight, width, height);
     const input = new ort.Tensor("float32", normalise(small, info.mean, info.std), [1, 1, height, width]);
     const outputs = await session.run({ image: input });
-    const probabilities = new Float32Array(outputs.probabilities.data);
-    const presence = hasPresence ? outputs.presence.data[0] : null;
+    const all = new Float32Array(outputs.probabilities.data); // (1, H, W) or (1, S, H, W)
+    const channels = structures.map((_, k) => all.subarray(k * plane, (k + 1) * plane));
+    const presences = hasPresence ? Array.from(outputs.presence.data) : null;
     for (const tensor of [input, ...Object.values(outputs)]) tensor.dispose?.();
-    return { probabilities, presence, ms: performance.now() - started };
+    return {
+      probabilities: channels[0],
+      channels,
+      presence: presences ? presences[0] : null,
+      presences,
+      ms: performance.now() - started,
+    };
   }
 
-  /** Full-size probabilities of a `segment` result (torch's bilinear resize back). */
+  /** Full-size probabilities of a `segment` result's first structure (torch's bilinear resize back). */
   function fullSize(result, frameWidth, frameHeight) {
     return resizeProbabilities(result.probabilities, width, height, frameWidth, frameHeight);
+  }
+
+  /** Full-size probabilities of every structure, in channel order. */
+  function fullSizes(result, frameWidth, frameHeight) {
+    return result.channels.map((channel) => resizeProbabilities(channel, width, height, frameWidth, frameHeight));
   }
 
   /** The post-processed (frameHeight * frameWidth) mask; `params` default the model's own. */
   function maskOf(full, frameWidth, frameHeight, params, presence) {
     return applyPostprocess(full, frameWidth, frameHeight, params || info.postprocess, presence);
+  }
+
+  /** Every structure's mask, each with its own post-processing; `first` replaces the first
+   * structure's (the page's threshold slider). */
+  function masksOf(fulls, frameWidth, frameHeight, first, presences) {
+    return fulls.map((full, k) =>
+      maskOf(full, frameWidth, frameHeight, k === 0 && first ? first : structurePostprocess[k], presences ? presences[k] : null)
+    );
   }
 
   return {
@@ -96,8 +123,12 @@ export async function loadModel(base, options = {}) {
     note,
     threads: ort.env.wasm.numThreads,
     hasPresence,
+    structures,
+    colours: info.colours || [],
     segment,
     fullSize,
+    fullSizes,
     maskOf,
+    masksOf,
   };
 }

@@ -1,4 +1,6 @@
 // Drawing a frame with its mask: filled (blended) or outlined, the true mask's outline on top.
+// A model of several structures draws each structure's mask in its own colour (model.json's
+// `colours`), the first structure last so that it stays on top where structures overlap.
 
 const NERVE = [40, 230, 120];
 const TRUTH = [255, 60, 200];
@@ -20,10 +22,12 @@ function rgba(r, g, b) {
 /**
  * @param {CanvasRenderingContext2D} context the visible canvas (resized to the frame)
  * @param {{width, height, gray}} frame
- * @param {Uint8Array|null} mask predicted mask, @param {Uint8Array|null} truth
+ * @param {Uint8Array|Uint8Array[]|null} masks the predicted mask, or one per structure
+ * @param {Uint8Array|null} truth
  * @param {{style: "filled"|"outline", opacity: number}} look
+ * @param {number[][]} colours one [r, g, b] per structure when there are several
  */
-export function drawOverlay(context, frame, mask, truth, look) {
+export function drawOverlay(context, frame, masks, truth, look, colours = []) {
   const { width, height, gray } = frame;
   if (context.canvas.width !== width || context.canvas.height !== height) {
     context.canvas.width = width;
@@ -34,11 +38,16 @@ export function drawOverlay(context, frame, mask, truth, look) {
   for (let i = 0; i < out.length; i++) out[i] = GRAY[gray[i]];
   const filled = look.style === "filled";
   const w = filled ? look.opacity : Math.max(look.opacity, 0.85);
-  for (let y = 0, i = 0; mask && y < height; y++) {
-    for (let x = 0; x < width; x++, i++) {
-      if (mask[i] && (filled || isEdge(mask, i, x, y, width, height))) {
-        const g = gray[i];
-        out[i] = rgba(g + (NERVE[0] - g) * w, g + (NERVE[1] - g) * w, g + (NERVE[2] - g) * w);
+  const list = Array.isArray(masks) ? masks : [masks];
+  for (let k = list.length - 1; k >= 0; k--) {
+    const mask = list[k];
+    const colour = list.length > 1 && colours[k] ? colours[k] : NERVE;
+    for (let y = 0, i = 0; mask && y < height; y++) {
+      for (let x = 0; x < width; x++, i++) {
+        if (mask[i] && (filled || isEdge(mask, i, x, y, width, height))) {
+          const g = gray[i];
+          out[i] = rgba(g + (colour[0] - g) * w, g + (colour[1] - g) * w, g + (colour[2] - g) * w);
+        }
       }
     }
   }

@@ -19,13 +19,18 @@ function describe(p) {
   return parts.join(", ");
 }
 
-/** "segnet (width 0.25) at 96x128, WebAssembly, 1 thread(s); post-processing: ..." */
+/** "segnet (width 0.25) at 96x128, WebAssembly, 1 thread(s); post-processing: ..."; with
+ * several structures, each one's post-processing after its name. */
 export function modelSummary(model) {
-  const { info, provider, threads, note } = model;
+  const { info, provider, threads, note, structures } = model;
   const runtime = provider === "webgpu" ? "WebGPU" : `WebAssembly, ${threads} thread(s)`;
+  const postprocess =
+    structures.length > 1
+      ? structures.map((name, k) => `${name}: ${describe(info.structure_postprocess[k])}`).join("; ")
+      : describe(info.postprocess);
   return (
     `${info.model_name}${modelOptions(info.model_kwargs)} at ${info.image_size.join("x")}, ` +
-    `${runtime}; post-processing: ${describe(info.postprocess)}${note ? `. ${note}` : ""}`
+    `${runtime}; post-processing: ${postprocess}${note ? `. ${note}` : ""}`
   );
 }
 
@@ -35,18 +40,28 @@ function peak(values) {
   return top;
 }
 
-/** Fill the <dl>: where we are, the frame's presence, area, network time, Dice, score, rate. */
-export function renderStats(list, where, current, score, fps) {
+/** Fill the <dl>: where we are, the frame's presence, area (per structure when there are
+ * several), network time, Dice, score, rate. */
+export function renderStats(list, where, current, score, fps, structures = null) {
   const rows = where ? [where] : [];
   if (current) {
-    const { width, height, result, mask, truth } = current;
+    const { width, height, result, mask, masks, truth } = current;
     rows.push(["size", `${width} x ${height}`]);
-    rows.push(
-      result.presence === null
-        ? ["presence", `no presence head (peak probability ${peak(result.probabilities).toFixed(3)})`]
-        : ["presence", result.presence.toFixed(3)]
-    );
-    rows.push(["nerve area", `${area(mask)} px`]);
+    if (structures && structures.length > 1) {
+      structures.forEach((name, k) => {
+        const score = result.presences
+          ? `presence ${result.presences[k].toFixed(3)}`
+          : `peak probability ${peak(result.channels[k]).toFixed(3)}`;
+        rows.push([name, `${area(masks[k])} px, ${score}`]);
+      });
+    } else {
+      rows.push(
+        result.presence === null
+          ? ["presence", `no presence head (peak probability ${peak(result.probabilities).toFixed(3)})`]
+          : ["presence", result.presence.toFixed(3)]
+      );
+      rows.push(["nerve area", `${area(mask)} px`]);
+    }
     rows.push(["network", `${result.ms.toFixed(1)} ms`]);
     if (truth) rows.push(["Dice", dice(mask, truth).toFixed(3)]);
   }
