@@ -42,8 +42,9 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
 
-    plain = predict_holdout(args.run, device=args.device)
-    flipped = predict_holdout(args.run, device=args.device, tta=True)
+    # The first structure's held-out predictions (the nerve: what this benchmark is about).
+    plain = predict_holdout(args.run, device=args.device)[0]
+    flipped = predict_holdout(args.run, device=args.device, tta=True)[0]
     shape = Counter(plain.shapes).most_common(1)[0][0]
     truths = _truths(plain)
     print(f"{len(plain)} {plain.source} frames, {sum(bool(t.any()) for t in truths)} with a nerve")
