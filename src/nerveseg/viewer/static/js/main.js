@@ -3,8 +3,10 @@
 // `window.viewer` exposes the state to tests and the benchmark.
 //
 // A model of several structures (nerve, vessel ...) draws each structure in its colour with
-// its own post-processing; the threshold slider, Dice against dropped masks, the score and
-// the downloads are the first structure's (the one a Kaggle submission holds).
+// its own post-processing; the threshold slider and the downloads are the first structure's
+// (the one a Kaggle submission holds). A dropped mask is outlined but not scored: which value
+// or palette colour means which structure is the run's data.structures, which the page does
+// not read (nerveseg evaluate scores each structure).
 
 import { loadModel } from "./model.js";
 import { downloadCsv, downloadMask, downloadZip } from "./downloads.js";
@@ -84,7 +86,7 @@ function showStructures(structures, colours) {
   });
   const truth = document.createElement("span");
   truth.className = "swatch truth";
-  legend.replaceChildren(...items, truth, ` true mask (${structures[0]})`);
+  legend.replaceChildren(...items, truth, " true mask (every structure, not scored)");
 }
 
 /** Full-size probabilities of every structure when there are several (null for one). */
@@ -189,7 +191,7 @@ function redraw() {
   }
   drawOverlay(view, c, c.masks, c.truth, state.look, state.model.colours);
   const frame = state.frames[state.index];
-  if (frame && frame.name === c.name && c.truth) frame.dice = dice(c.mask, c.truth);
+  if (frame && frame.name === c.name && c.truth && scored()) frame.dice = dice(c.mask, c.truth);
   state.drawn++;
   // A live source redraws up to 60 times a second: the panel is refreshed 4 times a second.
   const now = performance.now();
@@ -208,9 +210,14 @@ function drawPlaceholder(text) {
   view.fillText(text, 16, 32);
 }
 
+/** Dropped masks are scored for a model of one structure only (see the top of this file). */
+function scored() {
+  return state.model.structures.length === 1;
+}
+
 /** Per-frame Dice and the competition score (mean Dice, empty/empty = 1) over labelled frames. */
 async function scoreAll() {
-  const labelled = state.frames.filter((f) => f.maskSource);
+  const labelled = scored() ? state.frames.filter((f) => f.maskSource) : [];
   for (const frame of labelled) {
     try {
       const decoded = await prepare(frame);
@@ -402,7 +409,7 @@ window.viewer = {
       rles: c?.masks ? c.masks.map((m) => rleEncode(m, c.width, c.height)) : null,
       presences: c?.result.presences ?? null,
       presence: c?.result.presence ?? null,
-      dice: c?.truth && c.mask ? dice(c.mask, c.truth) : null,
+      dice: c?.truth && c.mask && scored() ? dice(c.mask, c.truth) : null,
       score: competitionScore(),
       fps: state.fps,
       message: $("message").hidden ? "" : $("message").textContent,

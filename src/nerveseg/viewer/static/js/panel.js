@@ -63,7 +63,7 @@ export function renderStats(list, where, current, score, fps, structures = null)
       rows.push(["nerve area", `${area(mask)} px`]);
     }
     rows.push(["network", `${result.ms.toFixed(1)} ms`]);
-    if (truth) rows.push(["Dice", dice(mask, truth).toFixed(3)]);
+    if (truth && !(structures && structures.length > 1)) rows.push(["Dice", dice(mask, truth).toFixed(3)]);
   }
   if (score) rows.push(["score", `${score.score.toFixed(3)} over ${score.frames} labelled frame(s)`]);
   if (fps !== null) rows.push(["frames/s", String(fps)]);
