@@ -59,7 +59,7 @@ def held_out(name: str, truths, predictions) -> HeldOut:
 EMPTY = np.zeros(SHAPE, dtype=bool)
 # Nerve: frame 1 found exactly, frame 2 empty in both -> Dice 1, 1.
 NERVE = held_out(
-    "nerve", 0, [box(slice(0, 2), slice(0, 2)), EMPTY], [box(slice(0, 2), slice(0, 2)), EMPTY]
+    "nerve", [box(slice(0, 2), slice(0, 2)), EMPTY], [box(slice(0, 2), slice(0, 2)), EMPTY]
 )
 # Vessel: frame 1 half of a 6 px truth found (Dice 2*3/9, IoU 3/6), frame 2 a false detection.
 VESSEL = held_out(
@@ -78,8 +78,8 @@ def test_each_structure_is_scored_on_its_own_then_averaged():
     assert vessel.dice_nerve == pytest.approx(2 / 3)
     assert vessel.jaccard == pytest.approx((3 / 6 + 0) / 2)
     assert vessel.false_detection_rate == 1.0 and vessel.missed_rate == 0.0
-    mean = mean_scores([nerve, vessel], present_images=1)
-    assert mean.images == 2 and mean.nerve_images == 1
+    mean = mean_scores({"nerve": nerve, "vessel": vessel})
+    assert mean.images == 2 and mean.nerve_images == 2  # (frame, structure) pairs shown
     assert mean.score == pytest.approx((1 + 1 / 3) / 2)
     assert mean.dice_nerve == pytest.approx((1 + 2 / 3) / 2)
     assert mean.jaccard == pytest.approx((1 + 0.25) / 2)
@@ -91,7 +91,7 @@ def test_a_structure_no_frame_shows_is_left_out_of_a_metrics_mean():
     _, nerve = score_frames(NERVE, PostprocessParams())
     _, vessel = score_frames(nothing, PostprocessParams())
     assert np.isnan(vessel.dice_nerve)
-    assert mean_scores([nerve, vessel], 1).dice_nerve == nerve.dice_nerve
+    assert mean_scores({"nerve": nerve, "vessel": vessel}).dice_nerve == nerve.dice_nerve
 
 
 def test_evaluation_json_holds_the_mean_and_each_structure():
@@ -100,15 +100,15 @@ def test_evaluation_json_holds_the_mean_and_each_structure():
         results[held.structure], evaluations[held.structure] = _evaluate(
             held, PostprocessParams(), "val"
         )
-    combined = _combined("val", evaluations, results)
+    combined = _combined("val", evaluations)
     data = combined.as_dict()
     assert data["split"] == "val" and data["score"] == pytest.approx(2 / 3)
     assert data["all_empty_score"] == pytest.approx(0.5)  # each structure: 1 of 2 frames empty
-    assert data["nerve_images"] == 1  # frames showing at least one structure
+    assert data["nerve_images"] == 2  # (frame, structure) pairs whose truth shows it
     assert set(data["structures"]) == {"nerve", "vessel"}
     assert data["structures"]["vessel"]["false_detection_rate"] == 1.0
     assert "split" not in data["structures"]["nerve"]
-    one = _combined("val", {"nerve": evaluations["nerve"]}, {"nerve": results["nerve"]})
+    one = _combined("val", {"nerve": evaluations["nerve"]})
     assert "structures" not in one.as_dict()  # one structure: today's file
 
 

@@ -137,3 +137,18 @@ def test_the_static_export_of_two_structures_runs(browser, run, tiny_data, tmp_p
         assert page.errors == []
         page.close()
         plain.shutdown()
+
+
+def test_a_dropped_mask_is_outlined_but_not_scored(browser, run, tiny_data):
+    """Which value of a mask means which structure is the run's data.structures, which the
+    page does not read: it draws the mask's outline and leaves Dice and the score out."""
+    scan = next(p for p in sorted((tiny_data / "train").glob("*.tif")) if "_mask" not in p.name)
+    mask = scan.with_name(scan.stem + "_mask.tif")
+    with ViewerServer(run) as server:
+        page = open_viewer(browser, server.url)
+        page.set_input_files("#files", [str(scan), str(mask)])
+        state = wait_drawn(page, scan.stem)
+        assert state["dice"] is None and state["score"] is None
+        assert "Dice" not in page.inner_text("#stats")
+        assert "not scored" in page.inner_text(".legend") and page.errors == []
+        page.close()

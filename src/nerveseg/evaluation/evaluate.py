@@ -102,7 +102,7 @@ def evaluate_run(
             held.postprocess if use_postprocess_file else held.info.postprocess
         )
         results[held.structure], evaluations[held.structure] = _evaluate(held, params, split)
-    evaluation = _combined(split, evaluations, results)
+    evaluation = _combined(split, evaluations)
     if split == "val" and data_root is None:
         write_json(run / runs.EVALUATION, evaluation.as_dict())
         write_structures_per_image(run / runs.PER_IMAGE, results)
@@ -121,15 +121,10 @@ def _evaluate(
     return results, evaluation
 
 
-def _combined(
-    split: str, evaluations: dict[str, Evaluation], results: dict[str, list[FrameResult]]
-) -> Evaluation:
+def _combined(split: str, evaluations: dict[str, Evaluation]) -> Evaluation:
     """One structure's evaluation as it is; for several, their mean with each one inside."""
     if len(evaluations) == 1:
         return next(iter(evaluations.values()))
-    present = np.zeros(len(next(iter(results.values()))), dtype=bool)
-    for rows in results.values():
-        present |= np.array([r.truth_pixels > 0 for r in rows], dtype=bool)
-    scores = mean_scores([e.scores for e in evaluations.values()], int(present.sum()))
+    scores = mean_scores({name: e.scores for name, e in evaluations.items()})
     baseline = float(np.mean([e.all_empty_score for e in evaluations.values()]))
     return Evaluation(split, scores, baseline, structures=evaluations)

@@ -216,8 +216,10 @@ def fit_run_postprocess(
         )
     results = {}
     for held in structures:
+        structure_log = log
         if log and len(structures) > 1:
             log(f"-- {held.structure}")
+            structure_log = _naming(log, held.structure)
         results[held.structure] = _fit_structure(
             held,
             run,
@@ -226,12 +228,18 @@ def fit_run_postprocess(
             device=device,
             temporal=temporal,
             sweeps=sweeps,
-            log=log,
+            log=structure_log,
         )
     fitted = StructurePostprocess.of({name: r.params for name, r in results.items()})
     fits = {name: r.as_dict() for name, r in results.items()}
     save_structure_postprocess(Path(run) / runs.POSTPROCESS, fitted, fits)
     return results
+
+
+def _naming(log: Callable[[str], None], structure: str) -> Callable[[str], None]:
+    """``log`` with the steps' "dice(nerve)" (Dice on frames that show the structure) naming
+    ``structure``, so a vessel's lines do not read as the nerve's."""
+    return lambda line: log(line.replace("dice(nerve)", f"dice({structure})"))
 
 
 def _fit_structure(

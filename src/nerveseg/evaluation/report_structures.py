@@ -64,10 +64,7 @@ def metrics(scored: list[Scored]) -> str:
         counts = item.table[-1][1]
         empty = 1 - counts.nerve_images / counts.images
         baselines.append([item.name, "all masks empty", empty, 0, empty, 0, 1])
-    present = np.zeros(len(scored[0].results), dtype=bool)
-    for item in scored:
-        present |= np.array([r.truth_pixels > 0 for r in item.results], dtype=bool)
-    mean = mean_scores([item.table[-1][1] for item in scored], int(present.sum()))
+    mean = mean_scores({item.name: item.table[-1][1] for item in scored})
     rows.append(["mean over structures", scored[0].table[-1][0], *_values(mean)])
     counts = ", ".join(f"{item.table[-1][1].nerve_images} with a {item.name}" for item in scored)
     held = scored[0].held

@@ -13,7 +13,7 @@ structure's channel against its own truth), then the metrics are averaged over t
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -139,16 +139,19 @@ def write_structures_per_image(path: Path, results: dict[str, list[FrameResult]]
     atomic_write(path, write)
 
 
-def mean_scores(scores: list[Scores], present_images: int) -> Scores:
-    """The mean of each of :data:`MEAN_METRICS` over structures, as one :class:`Scores`.
+def mean_scores(per_structure_scores: Mapping[str, Scores]) -> Scores:
+    """The mean over structures of each of :data:`MEAN_METRICS`, as one :class:`Scores`.
 
     A structure without a value (no frame shows it, so no Dice on its frames) is left out of
-    that metric's mean. ``images`` is the frames' count; ``nerve_images`` is ``present_images``,
-    the frames that show at least one structure.
+    that metric's mean. ``images`` is the frames' count; ``nerve_images`` the number of
+    (frame, structure) pairs whose truth shows the structure. The same rule as the training
+    side's ``nerveseg.metrics.mean_scores`` (the "structtrain" part of issue 14), which this
+    gives way to once both are in one tree.
     """
+    parts = list(per_structure_scores.values())
     means = {}
     for key in MEAN_METRICS:
-        values = np.array([getattr(s, key) for s in scores], dtype=float)
+        values = np.array([getattr(s, key) for s in parts], dtype=float)
         values = values[~np.isnan(values)]
         means[key] = float(values.mean()) if values.size else float("nan")
-    return Scores(images=scores[0].images, nerve_images=present_images, **means)
+    return Scores(images=parts[0].images, nerve_images=sum(p.nerve_images for p in parts), **means)
