@@ -59,9 +59,9 @@ class HeldOut:
         return len(self.samples)
 
     def full_probability(self, index: int) -> np.ndarray:
-        """Frame ``index``'s probabilities bilinearly resized to its original size: ``(H, W)``."""
+        """Frame ``index``'s probabilities back at its original size (the model's resize): ``(H, W)``."""
         prob = torch.from_numpy(self.probabilities[index])[None]
-        return resize_probabilities(prob, self.shapes[index])[0].numpy()
+        return resize_probabilities(prob, self.shapes[index], self.info.resize)[0].numpy()
 
     def truth(self, index: int) -> np.ndarray:
         """Frame ``index``'s ``(H, W)`` bool mask at the original size."""
@@ -80,7 +80,7 @@ def predict_frames(
 ) -> HeldOut:
     """Load ``samples`` at the model's size and predict them all."""
     predictor, info = opened.predictor, opened.info
-    loaded = load_set(samples, info.image_size, progress=True)
+    loaded = load_set(samples, info.image_size, resize=info.resize, progress=True)
     probabilities = np.empty(loaded.images.shape, dtype=np.float32)
     presences: list[np.ndarray] = []
     started = time.perf_counter()

@@ -17,10 +17,12 @@ import torch
 from nerveseg import runs
 from nerveseg.data.cache import load_set_cached
 from nerveseg.data.config import DataConfig
+from nerveseg.data.labels import labels_of
 from nerveseg.data.loading import LoadedSet, load_set
 from nerveseg.data.quality.cleaning import clean_training_frames
 from nerveseg.data.samples import discover_labelled
 from nerveseg.data.splits import fold_by_subject, split_by_subject
+from nerveseg.data.sweeps import with_sweep_subjects
 from nerveseg.errors import NervesegError
 from nerveseg.files import write_json
 from nerveseg.training.datamodule import CachedFrames, FramesDataModule
@@ -97,15 +99,14 @@ def load_training_data(config: DataConfig) -> LoadedSet:
     samples = discover_labelled(root, skip_bad=config.skip_bad)
     size = tuple(config.image_size)
     log.info("loading %d labelled frames from %s at %dx%d", len(samples), root, *size)
+    how = {"labels": labels_of(config), "resize": config.resize, "skip_bad": config.skip_bad}
     if config.cache:
         cache_dir = Path(config.cache_dir) if config.cache_dir else None
-        data = load_set_cached(
-            samples, size, cache_dir=cache_dir, skip_bad=config.skip_bad, progress=True
-        )
+        data = load_set_cached(samples, size, cache_dir=cache_dir, progress=True, **how)
     else:
-        data = load_set(samples, size, skip_bad=config.skip_bad, progress=True)
+        data = load_set(samples, size, progress=True, **how)
     warn_about_labels(data, root)
-    return data
+    return with_sweep_subjects(data, config.sweep_threshold)
 
 
 def warn_about_labels(data: LoadedSet, root: Path) -> None:

@@ -301,6 +301,7 @@ def _finish(
         epoch=int(metrics.get("epoch", -1)),
         score=float(metrics.get(runs.VAL_SCORE, float("nan"))),
         config=to_dict(config),
+        resize=config.data.resize,
     )
     save_model_file(run / runs.MODEL, model, info)
     result = RunResult(
