@@ -21,6 +21,7 @@ IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg")
 """File endings read as images (compared case-insensitively)."""
 
 _SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+_FEW_LABELS = 8  # a non-binary mask with at most this many values looks like a label image
 
 
 def is_image_file(path: Path) -> bool:
@@ -163,6 +164,11 @@ def read_mask(path: Path, *, threshold: bool = False) -> np.ndarray:
         f"mask is not binary ({len(present)} distinct values: {shown}); lossy formats like JPEG "
         "blur masks, save masks as PNG or TIFF"
     )
+    if len(present) <= _FEW_LABELS:  # a handful of values: labels, not compression noise
+        reason += (
+            "; if the values are labels of several structures, name them in data.structures, "
+            "e.g. {nerve: [1], vessel: [2]}"
+        )
     raise DataError([Problem(path, reason)])
 
 

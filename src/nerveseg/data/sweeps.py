@@ -27,8 +27,17 @@ if TYPE_CHECKING:  # the config imports this module for its threshold: keep that
 
 log = logging.getLogger(__name__)
 
-SWEEP_THRESHOLD = 0.3
-"""Thumbnail distance below which two frames of a subject-less set are one sweep."""
+# Thumbnail distance below which two frames of a subject-less set are one sweep. Measured with
+# frames at 128x160 (the training size):
+# - usgra-seg (204 real frames, three sizes, letterboxed): nearest-neighbour distances 1st/25th/
+#   50th percentile 0.07/0.33/0.53. Pairs below 0.4 show the same view; 0.4-0.5 the same region
+#   with the probe moved or another region; at 0.6 links chain into one group of 85 frames.
+#   Groups at 0.3 / 0.4 / 0.5: 181 / 174 / 149 (largest 2 / 3 / 6 frames).
+# - Kaggle sample (1,816 lossy frames of 40 subjects, names stripped of subjects): groups at
+#   0.3 / 0.4 / 0.5: 907 / 691 / 501, of which 7 / 8 / 7 span two subjects (34-42 frames): the
+#   links rarely cross patients, yet they only find a sweep's close neighbours, not whole sweeps.
+# 0.4 keeps every same-view pair together and stays well below the chaining seen at 0.6.
+SWEEP_THRESHOLD = 0.4
 
 _EVERYTHING = "all"  # one pseudo-subject: the duplicate search then compares every pair
 
@@ -53,17 +62,21 @@ def sweep_labels(images: np.ndarray, names: Sequence[str], threshold: float) -> 
     return [f"sweep-{numbers[g]}" for g in group_of.tolist()]
 
 
-def with_sweep_subjects(loaded: LoadedSet, threshold: float = SWEEP_THRESHOLD) -> LoadedSet:
+def with_sweep_subjects(
+    loaded: LoadedSet, threshold: float = SWEEP_THRESHOLD, *, announce: bool = True
+) -> LoadedSet:
     """``loaded`` with sweeps as subjects when its names carry none; unchanged otherwise.
 
-    Says so once (a warning with the groups found), so a split by sweeps is never a surprise.
+    Says so once (a warning with the groups found), so a split by sweeps is never a surprise;
+    ``announce=False`` leaves the telling to the caller (``nerveseg inspect`` reports it).
     """
     samples = loaded.samples
     if names_carry_subjects(samples):
         return loaded
     labels = sweep_labels(loaded.images, [s.name for s in samples], threshold)
     sizes = sorted(np.unique(labels, return_counts=True)[1].tolist(), reverse=True)
-    log.warning(
+    log.log(
+        logging.WARNING if announce else logging.DEBUG,
         "the frame names carry no subject (e.g. %s; subjects come from names SUBJECT_FRAME): "
         "splitting by %d sweeps of similar frames instead (data.sweep_threshold %g; largest "
         "%s, %d single frames)",
