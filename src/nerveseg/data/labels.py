@@ -66,8 +66,9 @@ class LabelMap:
 
     @property
     def binary(self) -> bool:
-        """Every structure is "any non-zero value": the Kaggle rule for ``{0, v}`` masks."""
-        return all(not values for values in self.structures.values())
+        """Every structure is "any non-zero value" and nothing is ignored: the Kaggle rule,
+        masks hold ``{0, v}`` (anything else is a blurred, non-binary mask)."""
+        return not self.ignore and all(not values for values in self.structures.values())
 
     @property
     def colours(self) -> bool:

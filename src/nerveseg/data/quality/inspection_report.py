@@ -115,10 +115,8 @@ def summarise(inspection: Inspection) -> dict:
             ),
         },
         "inspection_size": list(inspection.size),
-        "image_sizes": [
-            {"width": w, "height": h, "frames": n, "border": _border(inspection, h, w)}
-            for h, w, n in sizes
-        ],
+        "image_sizes": [{"width": w, "height": h, "frames": n} for h, w, n in sizes],
+        "borders": [{"width": w, "height": h, **_border(inspection, h, w)} for h, w, _ in sizes],
         "structures": _structures(inspection),
         "subjects_are_sweeps": inspection.sweeps,
         "all_580x420": [size[:2] for size in sizes] == [KAGGLE_SHAPE],
@@ -251,7 +249,7 @@ def headline(summary: dict) -> list[tuple[str, str]]:
         ("image sizes (frames)", sizes + ("" if summary["all_580x420"] else "; not all 580x420")),
         (
             "black borders in every frame, px (top / bottom / left / right)",
-            _borders(summary["image_sizes"]),
+            _borders(summary["borders"]),
         ),
         (
             "near-duplicate groups",
@@ -266,7 +264,7 @@ def _borders(sizes: list[dict]) -> str:
     """The letterbox borders of each size that has any, or ``none``."""
     shown = []
     for size in sizes:
-        every, median = (size["border"][k] for k in ("every_frame", "median_frame"))
+        every, median = size["every_frame"], size["median_frame"]
         if any(every.values()) or any(median.values()):
             shown.append(
                 f"{size['width']}x{size['height']}: {' / '.join(map(str, every.values()))} "
