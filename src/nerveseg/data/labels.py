@@ -34,7 +34,12 @@ from PIL import Image, ImageDraw
 
 from nerveseg.data.folders import LABELME_SUFFIX
 from nerveseg.data.images import read_mask, read_mask_colours, read_mask_values
-from nerveseg.data.structures import DEFAULT_STRUCTURES, MAX_STRUCTURES
+from nerveseg.data.structures import (
+    DEFAULT_STRUCTURES,
+    MAX_STRUCTURES,
+    check_ignore_values,
+    check_structures,
+)
 from nerveseg.errors import DataError, Problem
 
 log = logging.getLogger(__name__)
@@ -103,6 +108,24 @@ def label_map(
 def labels_of(config: Any) -> LabelMap:
     """The :class:`LabelMap` of a ``data`` config section (``structures``, ``ignore_values``)."""
     return label_map(config.structures, config.ignore_values)
+
+
+def labels_of_saved(config: Any) -> LabelMap:
+    """The :class:`LabelMap` a run trained with, from its saved config (``ModelInfo.config``).
+
+    Evaluating a model must read the truth as it was read for training; model files written
+    before structures existed carry no such setting and get the Kaggle default.
+
+    Raises:
+        ConfigError: the saved setting is not a valid structures mapping (a damaged file).
+    """
+    data = config.get("data", {}) if isinstance(config, Mapping) else {}
+    data = data if isinstance(data, Mapping) else {}
+    structures = data.get("structures", DEFAULT_STRUCTURES)
+    ignore_values = data.get("ignore_values", [])
+    check_structures(structures)
+    check_ignore_values(structures, ignore_values)
+    return label_map(structures, ignore_values)
 
 
 DEFAULT_LABELS = label_map()

@@ -66,10 +66,11 @@ def _sweep_frames(opened: OpenedPredictor, video: Path, masks: Path) -> list[Swe
 
 
 def sweeps_of(held: HeldOut) -> list[list[SweepFrame]]:
-    """The held-out frames as sweeps: one per subject, frames in natural name order."""
-    order: dict[str, list[int]] = {}
+    """The held-out frames as sweeps: one per subject and frame size (one recording has one
+    size), frames in natural name order."""
+    order: dict[tuple[str, tuple[int, int]], list[int]] = {}
     for index, sample in enumerate(held.samples):
-        order.setdefault(sample.subject, []).append(index)
+        order.setdefault((sample.subject, tuple(held.shapes[index])), []).append(index)
     sweeps = []
     for indices in order.values():
         indices.sort(key=lambda i: natural_key(held.samples[i].name))
