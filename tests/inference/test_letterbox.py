@@ -53,9 +53,12 @@ def letterbox_run(mixed_sizes, tmp_path_factory) -> Path:
     return run
 
 
-def test_the_model_file_records_letterbox(letterbox_run):
+def test_the_model_file_records_letterbox(letterbox_run, tmp_path):
     _, info = load_model(letterbox_run / "model.pt")
     assert info.resize == "letterbox"
+    exported = tmp_path / "model.onnx"
+    assert main(["export", str(letterbox_run), "--format", "onnx", "--out", str(exported)]) == 0
+    assert open_predictor(exported).info.resize == "letterbox"  # travels with the export
 
 
 def test_predictions_come_back_at_each_frames_own_size(letterbox_run, mixed_sizes, tmp_path):

@@ -203,6 +203,8 @@ def _full_mask(
         )
         if labels.count > 1 or not labels.binary:
             reason += f" (the row holds the first structure, {labels.names[0]})"
+        else:
+            reason += " (a mask file of several structures needs data.structures)"
         raise DataError([Problem(sample.mask_path, reason)])
     return from_file
 

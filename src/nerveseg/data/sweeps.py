@@ -79,7 +79,7 @@ def with_sweep_subjects(
         logging.WARNING if announce else logging.DEBUG,
         "the frame names carry no subject (e.g. %s; subjects come from names SUBJECT_FRAME): "
         "splitting by %d sweeps of similar frames instead (data.sweep_threshold %g; largest "
-        "%s, %d single frames)",
+        "%s frames; %d frames alike no other)",
         samples[0].name,
         len(sizes),
         threshold,

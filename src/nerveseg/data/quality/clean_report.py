@@ -117,7 +117,9 @@ def report_duplicates(
     loaded = with_sweep_subjects(loaded, sweep_threshold)
     loaded_at = time.perf_counter()
     subjects = [sample.subject for sample in loaded.samples]
-    groups = find_duplicate_groups(loaded.images, loaded.masks, subjects, threshold)
+    groups = find_duplicate_groups(
+        loaded.images, loaded.masks, subjects, threshold, names=labels.names
+    )
     grouped_at = time.perf_counter()
     csv_path, png_path = write_clean_report(
         out, groups, loaded.samples, loaded.images, loaded.masks, overwrite=overwrite

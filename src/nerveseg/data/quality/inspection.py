@@ -175,7 +175,9 @@ def inspect_data(
         frames=frames,
         subjects=subject_table(subject_names, frames.areas),
         mean_mask=(loaded.masks != 0).mean(axis=0, dtype=np.float64),
-        duplicates=find_duplicate_groups(loaded.images, loaded.masks, subject_names),
+        duplicates=find_duplicate_groups(
+            loaded.images, loaded.masks, subject_names, names=labels.names
+        ),
         problems=problems,
         training_intensity=_intensity(loaded.images),
         labels=labels,
