@@ -21,6 +21,7 @@ from nerveseg.data.images import read_image, read_mask
 from nerveseg.data.synth import generate_dataset
 from nerveseg.inference import open_predictor
 from nerveseg.inference.predictor import normalise
+from nerveseg.inference.stream import StreamSegmenter, without_smoothing
 from nerveseg.postprocess import PostprocessParams, save_postprocess
 
 ONE_OF_TWO = ["--set", "data.structures={nerve: [1]}", "--set", "data.ignore_values=[2]"]
@@ -84,7 +85,9 @@ def test_predictions_come_back_at_each_frames_own_size(letterbox_run, mixed_size
         even = int(name.split("_")[1]) % 2 == 0
         assert written.shape == frame.shape == ((200, 160) if even else (128, 160))
         assert written.any()
-        assert np.array_equal(written, opened.segment(frame))  # the live path agrees
+        assert np.array_equal(written, opened.segment(frame))  # the still live path agrees
+        stream = StreamSegmenter(opened, without_smoothing(opened.postprocess))
+        assert np.array_equal(written, stream.segment(frame).mask)  # and the stream path
         if frame.shape == (200, 160):  # the canvas rows: black, padding of the frame's own
             assert not written[:20].any() or written[20:148].any()
 
