@@ -16,12 +16,12 @@ from nerveseg.evaluation.evaluate import _combined, _evaluate
 from nerveseg.evaluation.holdout import HeldOut, structure_truth
 from nerveseg.evaluation.scoring import (
     PER_IMAGE_COLUMNS,
-    mean_scores,
     score_frames,
     structure_columns,
     write_per_image,
     write_structures_per_image,
 )
+from nerveseg.metrics import mean_scores
 from nerveseg.postprocess import PostprocessParams
 
 SHAPE = (4, 6)

@@ -25,14 +25,13 @@ from nerveseg.errors import NervesegError
 from nerveseg.evaluation.holdout import HeldOut, predict_frames, predict_holdout
 from nerveseg.evaluation.scoring import (
     FrameResult,
-    mean_scores,
     score_frames,
     write_structures_per_image,
 )
 from nerveseg.evaluation.temporal_fit import stream_scores
 from nerveseg.files import write_json
 from nerveseg.inference.sources import open_predictor
-from nerveseg.metrics import Scores, all_empty_score
+from nerveseg.metrics import Scores, all_empty_score, mean_scores
 from nerveseg.postprocess import PostprocessParams
 
 

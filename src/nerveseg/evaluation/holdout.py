@@ -24,6 +24,7 @@ import torch
 
 from nerveseg import runs
 from nerveseg.checkpoint import ModelInfo
+from nerveseg.data.labels import labels_of_saved
 from nerveseg.data.loading import load_set, read_full_mask
 from nerveseg.data.samples import Sample, discover_labelled
 from nerveseg.errors import NervesegError
@@ -67,13 +68,16 @@ class HeldOut:
         return len(self.samples)
 
     def full_probability(self, index: int) -> np.ndarray:
-        """Frame ``index``'s probabilities bilinearly resized to its original size: ``(H, W)``."""
+        """Frame ``index``'s probabilities back at its original size (the model's resize): ``(H, W)``."""
         prob = torch.from_numpy(self.probabilities[index])[None]
-        return resize_probabilities(prob, self.shapes[index])[0].numpy()
+        return resize_probabilities(prob, self.shapes[index], self.info.resize)[0].numpy()
 
     def truth(self, index: int) -> np.ndarray:
-        """Frame ``index``'s ``(H, W)`` bool mask of this structure at the original size."""
-        return structure_truth(read_full_mask(self.samples[index], self.shapes[index]), self.index)
+        """Frame ``index``'s ``(H, W)`` bool mask of this structure at the original size, read
+        as the model's run read masks (its ``data.structures``)."""
+        labels = labels_of_saved(self.info.config)
+        mask = read_full_mask(self.samples[index], self.shapes[index], labels=labels)
+        return structure_truth(mask, self.index)
 
     def frame_presence(self, index: int) -> float | None:
         return None if self.presence is None else float(self.presence[index])
@@ -97,7 +101,8 @@ def predict_frames(
     """Load ``samples`` at the model's size and predict them all: one :class:`HeldOut` per
     structure, in channel order."""
     predictor, info = opened.predictor, opened.info
-    loaded = load_set(samples, info.image_size, progress=True)
+    labels = labels_of_saved(info.config)
+    loaded = load_set(samples, info.image_size, labels=labels, resize=info.resize, progress=True)
     count = len(info.structures)
     probabilities = np.empty((len(loaded.images), count, *info.image_size), dtype=np.float32)
     presences: list[np.ndarray] = []

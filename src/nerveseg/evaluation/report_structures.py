@@ -20,8 +20,8 @@ import nerveseg.evaluation.report_html as h
 from nerveseg import runs
 from nerveseg.data.images import read_image
 from nerveseg.evaluation.holdout import HeldOut
-from nerveseg.evaluation.scoring import FrameResult, mean_scores, predicted_mask
-from nerveseg.metrics import Scores
+from nerveseg.evaluation.scoring import FrameResult, predicted_mask
+from nerveseg.metrics import Scores, mean_scores
 from nerveseg.postprocess import PostprocessParams
 
 GALLERY_SIZE = 8

@@ -13,7 +13,7 @@ structure's channel against its own truth), then the metrics are averaged over t
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,15 +27,6 @@ from nerveseg.metrics import ScoreAccumulator, Scores
 from nerveseg.postprocess import PostprocessParams, apply_postprocess
 
 PER_IMAGE_COLUMNS = ("name", "subject", "truth_pixels", "predicted_pixels", "dice", "nerve_score")
-# The metrics averaged over structures; the counts are not (see mean_scores).
-MEAN_METRICS = (
-    "score",
-    "dice_nerve",
-    "jaccard",
-    "pixel_accuracy",
-    "false_detection_rate",
-    "missed_rate",
-)
 
 
 @dataclass
@@ -137,21 +128,3 @@ def write_structures_per_image(path: Path, results: dict[str, list[FrameResult]]
             writer.writerow(cells)
 
     atomic_write(path, write)
-
-
-def mean_scores(per_structure_scores: Mapping[str, Scores]) -> Scores:
-    """The mean over structures of each of :data:`MEAN_METRICS`, as one :class:`Scores`.
-
-    A structure without a value (no frame shows it, so no Dice on its frames) is left out of
-    that metric's mean. ``images`` is the frames' count; ``nerve_images`` the number of
-    (frame, structure) pairs whose truth shows the structure. The same rule as the training
-    side's ``nerveseg.metrics.mean_scores`` (the "structtrain" part of issue 14), which this
-    gives way to once both are in one tree.
-    """
-    parts = list(per_structure_scores.values())
-    means = {}
-    for key in MEAN_METRICS:
-        values = np.array([getattr(s, key) for s in parts], dtype=float)
-        values = values[~np.isnan(values)]
-        means[key] = float(values.mean()) if values.size else float("nan")
-    return Scores(images=parts[0].images, nerve_images=sum(p.nerve_images for p in parts), **means)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from nerveseg.data.loading import resize_image
+from nerveseg.data.geometry import fit_image
 from nerveseg.inference.predictor import normalise, resize_probabilities
 from nerveseg.inference.sources import OpenedPredictor
 from nerveseg.structure_postprocess import StructurePostprocess
@@ -49,13 +49,14 @@ class StreamSegmenter:
     def segment(self, image: np.ndarray) -> StreamResult:
         """``(H, W)`` uint8 frame -> its masks, given the frames before it."""
         info = self.opened.info
-        small = np.array(resize_image(image, info.image_size))  # writable, for torch
+        small = fit_image(image, info.image_size, info.resize)  # writable, for torch
         output = self.opened.predictor(normalise(small[None], info.mean, info.std))
         masks, scores = [], []
         for k, (smoother, params) in enumerate(zip(self.filters, self.params.params, strict=True)):
             presence = None if output.presence is None else float(output.presence[0, k])
             step = smoother.step(output.probabilities[0, k].numpy(), presence)
-            full = resize_probabilities(torch.from_numpy(step.probabilities)[None], image.shape)
+            probabilities = torch.from_numpy(step.probabilities)[None]
+            full = resize_probabilities(probabilities, image.shape, info.resize)
             masks.append(stream_mask(full[0].numpy(), params, step))
             scores.append(step.score)
         return StreamResult(np.stack(masks), np.array(scores, dtype=float))

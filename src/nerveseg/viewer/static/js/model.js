@@ -5,7 +5,7 @@
 // several structures gives a probability map per structure (`channels`) and a presence per
 // structure; `fullSizes` and `masksOf` take each with its own post-processing.
 
-import { normalise, resizeGray, resizeProbabilities } from "./imaging.js";
+import { fitGray, normalise, probabilitiesAtFrame } from "./imaging.js";
 import { applyPostprocess } from "./postprocess.js";
 
 const VENDOR = new URL("../vendor/", import.meta.url).href;
@@ -68,6 +68,7 @@ export async function loadModel(base, options = {}) {
     session = await openSession(ort, new Uint8Array(bytes), provider, options.threads, info);
   }
   const [height, width] = info.image_size;
+  const resize = info.resize || "stretch"; // model.json files written before resize existed
   const hasPresence = session.outputNames.includes("presence");
   // Files from before structures carry none: one structure, the nerve, with the model's values.
   const structures = info.structures || ["nerve"];
@@ -78,7 +79,7 @@ export async function loadModel(base, options = {}) {
    * channels (one per structure), presence, presences, ms}. */
   async function segment(gray, frameWidth, frameHeight) {
     const started = performance.now();
-    const small = resizeGray(gray, frameWidth, frameHeight, width, height);
+    const small = fitGray(gray, frameWidth, frameHeight, width, height, resize);
     const input = new ort.Tensor("float32", normalise(small, info.mean, info.std), [1, 1, height, width]);
     const outputs = await session.run({ image: input });
     const all = new Float32Array(outputs.probabilities.data); // (1, H, W) or (1, S, H, W)
@@ -94,14 +95,17 @@ export async function loadModel(base, options = {}) {
     };
   }
 
-  /** Full-size probabilities of a `segment` result's first structure (torch's bilinear resize back). */
+  /** Full-size probabilities of a `segment` result's first structure (letterbox box cut,
+   * torch's bilinear resize). */
   function fullSize(result, frameWidth, frameHeight) {
-    return resizeProbabilities(result.probabilities, width, height, frameWidth, frameHeight);
+    return probabilitiesAtFrame(result.probabilities, width, height, frameWidth, frameHeight, resize);
   }
 
   /** Full-size probabilities of every structure, in channel order. */
   function fullSizes(result, frameWidth, frameHeight) {
-    return result.channels.map((channel) => resizeProbabilities(channel, width, height, frameWidth, frameHeight));
+    return result.channels.map((channel) =>
+      probabilitiesAtFrame(channel, width, height, frameWidth, frameHeight, resize)
+    );
   }
 
   /** The post-processed (frameHeight * frameWidth) mask; `params` default the model's own. */
