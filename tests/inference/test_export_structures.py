@@ -101,9 +101,15 @@ class TwoStructuresTwoHeads(nn.Module):
         return logits, self.presence(logits.mean(dim=(2, 3)))
 
 
-def test_presence_per_structure_survives_the_export():
+@pytest.mark.parametrize("real", [False, True], ids=["stand-in", "segnet"])
+def test_presence_per_structure_survives_the_export(real):
     torch.manual_seed(0)
-    model = TwoStructuresTwoHeads().eval()
+    if real:
+        kwargs = {"width": 0.0625, "out_channels": 2, "presence_head": True}
+        model = build_model("segnet", **kwargs).eval()
+    else:
+        model = TwoStructuresTwoHeads().eval()
+    # Exported at batch 2, run at batch 3: the batch dimension stays free.
     predictor = OnnxPredictor(onnx_bytes(model, info(model_kwargs={})))
     inputs = torch.randn(3, 1, *SIZE)
     got, want = predictor(inputs), TorchPredictor(model)(inputs)

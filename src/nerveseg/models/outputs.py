@@ -23,7 +23,9 @@ def split_output(output: torch.Tensor | tuple) -> tuple[torch.Tensor, torch.Tens
         mask_logits, presence_logits = output
         if mask_logits.shape[1] == 1:
             return mask_logits, presence_logits.reshape(-1)
-        return mask_logits, presence_logits.reshape(len(mask_logits), mask_logits.shape[1])
+        # -1, not len(): an exported graph keeps its batch dimension free (len() is traced as
+        # the example's batch size).
+        return mask_logits, presence_logits.reshape(-1, mask_logits.shape[1])
     return output, None
 
 
