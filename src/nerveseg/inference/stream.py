@@ -18,7 +18,7 @@ from nerveseg.data.loading import resize_image
 from nerveseg.inference.predictor import normalise, resize_probabilities
 from nerveseg.inference.sources import OpenedPredictor
 from nerveseg.postprocess import PostprocessParams
-from nerveseg.temporal import TemporalFilter, stream_mask, without_smoothing
+from nerveseg.temporal import TemporalFilter, without_smoothing
 
 
 @dataclass(frozen=True)
@@ -48,4 +48,4 @@ class StreamSegmenter:
         presence = None if output.presence is None else float(output.presence[0])
         step = self.filter.step(output.probabilities[0].numpy(), presence)
         full = resize_probabilities(torch.from_numpy(step.probabilities)[None], image.shape)
-        return StreamResult(stream_mask(full[0].numpy(), self.params, step), step.score)
+        return StreamResult(self.filter.mask(full[0].numpy(), step), step.score)
