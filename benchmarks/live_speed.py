@@ -18,7 +18,9 @@ gives one: speed does not depend on the weights.
 (still steps, then the stream fields on its validation subjects played as sweeps), and the
 stream fields fitted a second time on four synthetic validation videos (seed 2, 10 s at 30
 frames/s: the frame spacing of the test videos); then four unseen synthetic sweeps (seed 1,
-10 s at 30 frames/s) are segmented with smoothing off and with each fitted smoothing, and
+10 s at 30 frames/s) are segmented with smoothing off, with each fitted smoothing, and with
+what the fit on videos would have chosen from parts of it (the average alone, pixel hysteresis
+alone, both without presence hysteresis), and
 scored against their truth: competition score, Dice on nerve frames, mask change
 where the truth barely moves (and its excess over the truth's own), presence toggles per minute,
 and each smoothing's cut of the mask change against smoothing off.
@@ -48,7 +50,7 @@ from nerveseg.data.synth import SynthConfig, generate_dataset
 from nerveseg.data.synth.video import generate_sweeps, sweep_paths
 from nerveseg.evaluation.fit import fit_run_postprocess
 from nerveseg.evaluation.sweeps import video_sweeps
-from nerveseg.evaluation.temporal_fit import SweepScorer, fit_temporal
+from nerveseg.evaluation.temporal_fit import SweepScorer, TemporalFit, fit_temporal, within_loss
 from nerveseg.files import write_json
 from nerveseg.flicker import mask_change, measure_flicker
 from nerveseg.inference import open_predictor
@@ -190,6 +192,7 @@ def flicker(
         "smoothing off": without_smoothing(fit.params),
         "fitted, val frames": fit.params,
         "fitted, val videos": on_videos.params,
+        **parts_of(on_videos),
     }
     rows = {
         name: score_sweeps(opened, params, work / "sweeps", sweeps)
@@ -225,6 +228,26 @@ def flicker(
         "fit_on_validation_videos": on_videos.as_dict(),
         "test_sweeps": rows,
     }
+
+
+# Each part of the smoothing alone: which grid settings a part may use.
+PARTS = {
+    "videos, average only": lambda p: p.pixel_off == 0 and p.presence_on == 0,
+    "videos, pixel only": lambda p: p.ema_alpha == 1 and p.presence_on == 0,
+    "videos, avg + pixel": lambda p: p.presence_on == 0,
+}
+
+
+def parts_of(fit: TemporalFit) -> dict[str, Any]:
+    """What the fit on validation videos would have chosen with only some parts of the
+    smoothing: the least flicker within the loss among the grid settings each part allows."""
+    chosen = {}
+    for name, allowed in PARTS.items():
+        rows = [t for t in fit.tried if allowed(t.params) and within_loss(t, fit.baseline)]
+        if rows:
+            best = min(rows, key=lambda t: (t.flicker.mask_change, -t.score))
+            chosen[name] = best.params
+    return chosen
 
 
 def explore(opened, folder: Path, params) -> list[dict[str, Any]]:

@@ -200,7 +200,7 @@ def fit_temporal(
         for on, low in HYSTERESIS
     ]
     baseline, *tried = scorer.evaluate_all([off, *grid])
-    allowed = [t for t in tried if _within(t, baseline, max_loss)]
+    allowed = [t for t in tried if within_loss(t, baseline, max_loss)]
     best = min(allowed, key=lambda t: (_finite(t.flicker.mask_change), -t.score))
     cut = baseline.flicker.mask_change - best.flicker.mask_change
     kept = bool(np.isfinite(cut) and cut >= min_cut * baseline.flicker.mask_change and cut > 0)
@@ -232,7 +232,9 @@ def stream_scores(held: HeldOut, params: PostprocessParams) -> dict[str, Any] | 
     }
 
 
-def _within(candidate: TemporalScore, baseline: TemporalScore, max_loss: float) -> bool:
+def within_loss(
+    candidate: TemporalScore, baseline: TemporalScore, max_loss: float = MAX_LOSS
+) -> bool:
     """At most ``max_loss`` below the baseline in competition score and in Dice on nerve frames.
 
     Both, because either can hide the other's loss: averaging that keeps a mask on a little
