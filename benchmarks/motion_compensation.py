@@ -6,10 +6,12 @@ frame before blending beat the plain average on the synthetic sweeps?
 The plain exponential moving average (:mod:`nerveseg.temporal`) lags wherever the picture
 changes. Part of that could be motion: a probe sliding over the neck moves the nerve, and an
 average of the last few frames smears it. The candidate: estimate the shift between the frame
-before and this one by phase correlation (FFT of the network-size probability maps, sub-pixel
-by a parabola through the peak), move the running average by it (bilinear), then blend. A warp
+before and this one by phase correlation (FFT, sub-pixel by a parabola through the peak) of
+either the network-size probability maps or the network-size frames themselves (whose speckle
+and tissue move with the probe), move the running average by it (bilinear), then blend. A warp
 only helps if the shift is large enough to estimate, so the truth's own motion per frame
-(centroid step of the true mask) is printed first.
+(centroid step of the true mask) is printed first; ``--seconds 1`` makes the same sweeps ten
+times faster.
 
 Four unseen synthetic sweeps (seed 1, 10 s at 30 frames/s) are segmented by ``RUN`` once; each
 setting is then played over the stored probabilities, scored like
@@ -30,6 +32,8 @@ import numpy as np
 import torch
 from scipy import ndimage
 
+from nerveseg.data.loading import resize_image
+from nerveseg.data.streams import open_stream
 from nerveseg.data.synth import SynthConfig
 from nerveseg.data.synth.video import generate_sweeps
 from nerveseg.evaluation.sweeps import SweepFrame, video_sweeps
@@ -58,6 +62,7 @@ def main() -> None:
     generate_sweeps(work / "sweeps", config, overwrite=True)
     opened = open_predictor(args.run, device="cpu")
     sweeps = video_sweeps(opened, work / "sweeps")
+    images = [small_frames(path, opened.info.image_size) for path in videos(work / "sweeps")]
     still = without_smoothing(opened.postprocess)
     steps = truth_motion(sweeps)
     print(f"{len(sweeps)} sweeps, {sum(map(len, sweeps))} frames, still post-processing {still}")
@@ -66,17 +71,36 @@ def main() -> None:
         f"{np.percentile(steps, 50):.2f}, p95 {np.percentile(steps, 95):.2f}, "
         f"max {steps.max():.2f}"
     )
-    print(f"\n{'alpha':>5} {'warp':>5} {'score':>7} {'dice nerve':>10} {'mask change':>11}")
+    print(f"\n{'alpha':>5} {'warp from':>13} {'score':>7} {'dice nerve':>10} {'mask change':>11}")
     for alpha in (1.0, *ALPHAS):
-        for warp in (False, True) if alpha < 1.0 else (False,):
-            score, dice, change, shifts = play(sweeps, still, alpha, warp)
+        for warp in ("-", "probabilities", "frames") if alpha < 1.0 else ("-",):
+            guides = None if warp == "-" else images if warp == "frames" else probabilities(sweeps)
+            score, dice, change, shifts = play(sweeps, still, alpha, guides)
             note = (
                 f"  |shift| p50 {np.percentile(shifts, 50):.2f}, p95 "
                 f"{np.percentile(shifts, 95):.2f} network px"
-                if warp
+                if guides
                 else ""
             )
-            print(f"{alpha:>5} {warp!s:>5} {score:>7.4f} {dice:>10.4f} {change:>11.4f}{note}")
+            print(f"{alpha:>5} {warp:>13} {score:>7.4f} {dice:>10.4f} {change:>11.4f}{note}")
+
+
+def videos(folder: Path) -> list[Path]:
+    """The sweep videos in the order :func:`video_sweeps` reads them."""
+    return [
+        masks.with_name(masks.name.replace("_masks.", ".", 1))
+        for masks in sorted(folder.glob("*_masks.*"))
+    ]
+
+
+def small_frames(video: Path, size: tuple[int, int]) -> list[np.ndarray]:
+    """The video's frames at the network's input size, as floats."""
+    with open_stream(video) as stream:
+        return [np.asarray(resize_image(f.image, size), dtype=np.float32) for f in stream]
+
+
+def probabilities(sweeps: list[list[SweepFrame]]) -> list[list[np.ndarray]]:
+    return [[frame.probabilities for frame in sweep] for sweep in sweeps]
 
 
 def truth_motion(sweeps: list[list[SweepFrame]]) -> np.ndarray:
@@ -106,22 +130,24 @@ def phase_shift(before: np.ndarray, after: np.ndarray) -> np.ndarray:
     return np.clip(np.array(shift), -MAX_SHIFT, MAX_SHIFT)
 
 
-def play(sweeps, still, alpha: float, warp: bool) -> tuple[float, float, float, np.ndarray]:
-    """Score, Dice on nerve frames, mask change (truth barely moving) and the shifts used."""
+def play(sweeps, still, alpha: float, guides) -> tuple[float, float, float, np.ndarray]:
+    """Score, Dice on nerve frames, mask change (truth barely moving) and the shifts used.
+
+    ``guides``: per sweep, per frame, the array the shift is estimated on; None: no warp.
+    """
     dice, nerve, changes, truth_changes, shifts = [], [], [], [], []
-    for sweep in sweeps:
-        mean = last = previous = None
-        for frame in sweep:
+    for number, sweep in enumerate(sweeps):
+        mean = previous = None
+        for index, frame in enumerate(sweep):
             current = frame.probabilities.astype(np.float32)
             if mean is None or alpha >= 1.0:
                 mean = current.copy()
             else:
-                if warp:
-                    shift = phase_shift(last, current)
+                if guides is not None:
+                    shift = phase_shift(guides[number][index - 1], guides[number][index])
                     shifts.append(np.abs(shift))
                     mean = ndimage.shift(mean, shift, order=1, mode="nearest")
                 mean = (1.0 - alpha) * mean + alpha * current
-            last = current
             full = resize_probabilities(torch.from_numpy(mean)[None], frame.truth.shape)
             mask = apply_postprocess(full[0].numpy(), still, frame.presence)
             total = int(mask.sum()) + int(frame.truth.sum())

@@ -15,9 +15,9 @@ Why per-pixel hysteresis: an edge that wobbles with the speckle is noise that an
 only remove by averaging over many frames, and a long average lags wherever the picture
 changes (a nerve entering or leaving the view fades in and out over several frames, costing
 Dice). Hysteresis removes the wobble without lag on the inside: a pixel joins the mask at once,
-it only leaves later. Measured on a demo run's unseen synthetic sweeps (README, "Live video"):
-average alone cut the mask change by at most 41% within 0.01 of Dice, average and pixel
-hysteresis together by 67%.
+it only leaves later. Measured on a demo run's unseen synthetic sweeps (README, "Live video"),
+each part as fitted on validation videos within 0.01 of score and Dice: the average alone cut
+the mask change by 39%, pixel hysteresis alone by 50%, both by 67%, all three by 70%.
 
 The average runs at the network's input size, before the probabilities are resized back:
 bilinear resizing is linear, so averaging first gives the same result at a fraction of the
@@ -26,11 +26,12 @@ a head the peak of the averaged probabilities. Pixel hysteresis needs the mask, 
 the frame's own size (:meth:`TemporalFilter.mask`).
 
 Motion-compensated averaging (shift the average onto the new frame by phase correlation
-before blending, so it does not lag a moving nerve) was measured and left out: the synthetic
-sweeps move 0.1-0.4 pixels a frame at 580x420 (0.05 at the network's size), far below what the
-shift estimate resolves, so the warp only added its own noise (mask change 0.025 -> 0.028 at
-``ema_alpha`` 0.6). The average's lag here comes from the nerve appearing and vanishing, which
-no warp compensates (``benchmarks/motion_compensation.py`` re-measures it).
+before blending, so it does not lag a moving nerve) was measured and left out: the nerve in
+the synthetic sweeps moves 0.17 pixels a frame at 580x420 (p50; 0.04 at the network's size),
+below what the shift estimate resolves, so a warp estimated on the probability maps only added
+its own noise (mask change 0.025 -> 0.028 at ``ema_alpha`` 0.6) and one estimated on the frames
+changed nothing, also on ten times faster sweeps. The average's lag here comes from the nerve
+appearing and vanishing, which no warp follows (``benchmarks/motion_compensation.py``).
 """
 
 from __future__ import annotations
