@@ -303,7 +303,9 @@ def _time_per_frame(scorer: FrameScorer, params: PostprocessParams, frames: int 
         return float("nan")
     presence = None if scorer.presence is None else scorer.presence[:frames]
     started = time.perf_counter()
-    apply_postprocess(np.stack(chosen), params, presence)
+    # One frame at a time, as prediction applies it: frames of several sizes do not stack.
+    for i, probability in enumerate(chosen):
+        apply_postprocess(probability, params, None if presence is None else float(presence[i]))
     return (time.perf_counter() - started) / len(chosen)
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from nerveseg.data.folders import natural_key
-from nerveseg.data.loading import resize_image
+from nerveseg.data.geometry import fit_image
 from nerveseg.data.streams import open_stream
 from nerveseg.errors import NervesegError
 from nerveseg.evaluation.holdout import HeldOut
@@ -24,11 +24,13 @@ from nerveseg.inference.sources import OpenedPredictor
 
 @dataclass(frozen=True)
 class SweepFrame:
-    """One frame of a sweep: network-size probabilities, presence, the full-size truth."""
+    """One frame of a sweep: network-size probabilities, presence, the full-size truth, and how
+    the frame reached the network's size (the model's ``resize``, to map the probabilities back)."""
 
     probabilities: np.ndarray
     presence: float | None
     truth: np.ndarray
+    resize: str = "stretch"
 
 
 def video_sweeps(opened: OpenedPredictor, folder: Path) -> list[list[SweepFrame]]:
@@ -55,24 +57,28 @@ def _sweep_frames(opened: OpenedPredictor, video: Path, masks: Path) -> list[Swe
     info, frames = opened.info, []
     with open_stream(video) as images, open_stream(masks) as labels:
         for frame, label in zip(images, labels, strict=False):
-            small = np.array(resize_image(frame.image, info.image_size))
+            small = fit_image(frame.image, info.image_size, info.resize)
             output = opened.predictor(normalise(small[None], info.mean, info.std))
             presence = None if output.presence is None else float(output.presence[0])
-            frames.append(SweepFrame(output.probabilities[0].numpy(), presence, label.image > 127))
+            truth = label.image > 127
+            frames.append(SweepFrame(output.probabilities[0].numpy(), presence, truth, info.resize))
     return frames
 
 
 def sweeps_of(held: HeldOut) -> list[list[SweepFrame]]:
-    """The held-out frames as sweeps: one per subject, frames in natural name order."""
-    order: dict[str, list[int]] = {}
+    """The held-out frames as sweeps: one per subject and frame size (one recording has one
+    size), frames in natural name order."""
+    order: dict[tuple[str, tuple[int, int]], list[int]] = {}
     for index, sample in enumerate(held.samples):
-        order.setdefault(sample.subject, []).append(index)
+        order.setdefault((sample.subject, tuple(held.shapes[index])), []).append(index)
     sweeps = []
     for indices in order.values():
         indices.sort(key=lambda i: natural_key(held.samples[i].name))
         sweeps.append(
             [
-                SweepFrame(held.probabilities[i], held.frame_presence(i), held.truth(i))
+                SweepFrame(
+                    held.probabilities[i], held.frame_presence(i), held.truth(i), held.info.resize
+                )
                 for i in indices
             ]
         )

@@ -169,7 +169,7 @@ class SweepScorer:
             for number, frame in enumerate(sweep):
                 step = smoothers[0].step(frame.probabilities, frame.presence)
                 full = resize_probabilities(
-                    torch.from_numpy(step.probabilities)[None], frame.truth.shape
+                    torch.from_numpy(step.probabilities)[None], frame.truth.shape, frame.resize
                 )[0].numpy()
                 for i, key in enumerate(keys):
                     mask = smoothers[i].mask(full, step)

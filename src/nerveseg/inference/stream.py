@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from nerveseg.data.loading import resize_image
+from nerveseg.data.geometry import fit_image
 from nerveseg.inference.predictor import normalise, resize_probabilities
 from nerveseg.inference.sources import OpenedPredictor
 from nerveseg.postprocess import PostprocessParams
@@ -43,9 +43,10 @@ class StreamSegmenter:
     def segment(self, image: np.ndarray) -> StreamResult:
         """``(H, W)`` uint8 frame -> its mask, given the frames before it."""
         info = self.opened.info
-        small = np.array(resize_image(image, info.image_size))  # writable, for torch
+        small = fit_image(image, info.image_size, info.resize)  # writable, for torch
         output = self.opened.predictor(normalise(small[None], info.mean, info.std))
         presence = None if output.presence is None else float(output.presence[0])
         step = self.filter.step(output.probabilities[0].numpy(), presence)
-        full = resize_probabilities(torch.from_numpy(step.probabilities)[None], image.shape)
+        probabilities = torch.from_numpy(step.probabilities)[None]
+        full = resize_probabilities(probabilities, image.shape, info.resize)
         return StreamResult(self.filter.mask(full[0].numpy(), step), step.score)
