@@ -113,7 +113,8 @@ def run_live(
             model cannot keep up with. A capture device is always live.
         fps: the source's frame rate, instead of its own (or of 30 for sources without one).
         queue_size: frames that may wait for the model at most.
-        smoothing: False turns the post-processing's stream fields off (EMA, hysteresis).
+        smoothing: False turns the post-processing's stream fields off (EMA, presence and
+            pixel hysteresis).
         overwrite: replace this command's earlier outputs in ``out`` (and only those).
         show: also show the overlay in a window (needs a display).
         max_frames: stop after this many frames read (for tries and benchmarks).
@@ -291,6 +292,7 @@ def _smoothing(params) -> dict[str, float]:
         "ema_alpha": params.ema_alpha,
         "presence_on": params.presence_on,
         "presence_off": params.presence_off,
+        "pixel_off": params.pixel_off,
     }
 
 

@@ -19,7 +19,7 @@ from nerveseg.data.geometry import fit_image
 from nerveseg.inference.predictor import normalise, resize_probabilities
 from nerveseg.inference.sources import OpenedPredictor
 from nerveseg.structure_postprocess import StructurePostprocess
-from nerveseg.temporal import TemporalFilter, stream_mask, without_smoothing
+from nerveseg.temporal import TemporalFilter, without_smoothing
 
 
 @dataclass(frozen=True)
@@ -52,11 +52,11 @@ class StreamSegmenter:
         small = fit_image(image, info.image_size, info.resize)  # writable, for torch
         output = self.opened.predictor(normalise(small[None], info.mean, info.std))
         masks, scores = [], []
-        for k, (smoother, params) in enumerate(zip(self.filters, self.params.params, strict=True)):
+        for k, smoother in enumerate(self.filters):
             presence = None if output.presence is None else float(output.presence[0, k])
             step = smoother.step(output.probabilities[0, k].numpy(), presence)
             probabilities = torch.from_numpy(step.probabilities)[None]
             full = resize_probabilities(probabilities, image.shape, info.resize)
-            masks.append(stream_mask(full[0].numpy(), params, step))
+            masks.append(smoother.mask(full[0].numpy(), step))
             scores.append(step.score)
         return StreamResult(np.stack(masks), np.array(scores, dtype=float))
