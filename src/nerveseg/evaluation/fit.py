@@ -7,17 +7,18 @@ own standard error (the spread of the per-frame differences over sqrt(frames)). 
 validation set a gain below its noise is chance, not skill; and a coarse grid gives chance
 few chances to look like skill in the first place.
 
-Probabilities are resized to the original resolution once and kept as float16 (~0.5 GB for
-1,100 Kaggle frames). Each shape setting (threshold, largest component, closing, holes) is
-computed once per frame and cached as per-frame (area, Dice-if-kept); the gates (minimum and
-maximum area, presence) then cost nothing to search, since a gated frame scores 1 when its truth
-is empty and 0 otherwise.
+Scoring a setting on every frame is :class:`~nerveseg.evaluation.frame_scorer.FrameScorer`'s
+job, which caches what the search asks for again and again.
+
+The dense CRF (:mod:`nerveseg.crf`) is the last step, when the scorer has the frames at the
+network's size: it must beat the cheap steps already fitted, not do their work (removing
+small false blobs is the minimum area's job). Its settings are tried jointly with the
+threshold, as it sharpens the probabilities the threshold was fitted on.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,17 +28,13 @@ from typing import Any
 import numpy as np
 
 from nerveseg import runs
-from nerveseg.evaluation.holdout import HeldOut, predict_holdout
+from nerveseg.evaluation.frame_scorer import FrameScorer
+from nerveseg.evaluation.holdout import predict_holdout
 from nerveseg.evaluation.sweeps import sweeps_of, video_sweeps
 from nerveseg.evaluation.temporal_fit import SweepScorer, fit_temporal
+from nerveseg.inference.predictor import pick_device
 from nerveseg.inference.sources import open_predictor
-from nerveseg.postprocess import (
-    PostprocessParams,
-    apply_postprocess,
-    kept_frames,
-    save_postprocess,
-    shape_mask,
-)
+from nerveseg.postprocess import PostprocessParams, save_postprocess
 
 THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7)
 # Fractions of the frame's area: 0.2% .. 2.4% is ~500 .. 5,800 pixels of a 580x420 frame.
@@ -47,6 +44,11 @@ MAX_AREA_FRACTIONS = (0.0, 0.08, 0.12, 0.16)
 # Fractions of the frame's width: ~6 and ~12 pixels at 580.
 CLOSING_FRACTIONS = (0.0, 0.01, 0.02)
 PRESENCE_THRESHOLDS = (0.0, 0.3, 0.4, 0.5, 0.6, 0.7)
+# The dense CRF: pairwise weight x kernel width (fractions of the network's input width: ~1.6
+# and ~3.2 px at 160) x intensity width (grey levels), each with every threshold.
+CRF_WEIGHTS = (1.0, 2.0, 4.0)
+CRF_SPATIAL_FRACTIONS = (0.01, 0.02)
+CRF_INTENSITY_SIGMAS = (10.0, 25.0)
 
 
 @dataclass
@@ -104,59 +106,14 @@ class FitResult:
         }
 
 
-class FrameScorer:
-    """Scores parameter sets on fixed full-resolution probabilities and truths."""
+def step_grids(
+    shape: tuple[int, int], has_presence: bool, network_width: int | None = None
+) -> list[tuple[str, tuple]]:
+    """The greedy order and each step's grid, areas and radii scaled to a ``(H, W)`` frame.
 
-    def __init__(
-        self,
-        probabilities: list[np.ndarray],
-        truths: list[np.ndarray],
-        presence: np.ndarray | None = None,
-    ) -> None:
-        self.probabilities = probabilities
-        self.truths = truths
-        self.presence = presence
-        self.truth_area = np.array([np.count_nonzero(t) for t in truths])
-        self.nerve = self.truth_area > 0
-        self._shaped: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
-
-    @classmethod
-    def from_holdout(cls, held: HeldOut) -> FrameScorer:
-        probabilities = [held.full_probability(i).astype(np.float16) for i in range(len(held))]
-        truths = [held.truth(i) for i in range(len(held))]
-        return cls(probabilities, truths, held.presence)
-
-    def per_image(self, params: PostprocessParams) -> np.ndarray:
-        """``(N,)`` competition Dice of every frame under ``params``."""
-        areas, dice_kept = self._shape(params)
-        kept = kept_frames(areas, params, self.presence)
-        return np.where(kept, dice_kept, (~self.nerve).astype(float))
-
-    def summary(self, params: PostprocessParams) -> tuple[float, float]:
-        """(competition score, mean Dice on frames with a nerve)."""
-        values = self.per_image(params)
-        dice_nerve = float(values[self.nerve].mean()) if self.nerve.any() else float("nan")
-        return float(values.mean()), dice_nerve
-
-    def _shape(self, params: PostprocessParams) -> tuple[np.ndarray, np.ndarray]:
-        key = (params.threshold, params.keep_largest, params.closing_radius, params.fill_holes)
-        if key not in self._shaped:
-            areas, dice_kept = [], []
-            for prob, truth, truth_area in zip(
-                self.probabilities, self.truths, self.truth_area, strict=True
-            ):
-                mask = shape_mask(prob, params)
-                area = int(np.count_nonzero(mask))
-                both = area + int(truth_area)
-                overlap = int(np.count_nonzero(mask & truth)) if area and truth_area else 0
-                areas.append(area)
-                dice_kept.append(2 * overlap / both if both else 1.0)
-            self._shaped[key] = (np.array(areas), np.array(dice_kept))
-        return self._shaped[key]
-
-
-def step_grids(shape: tuple[int, int], has_presence: bool) -> list[tuple[str, tuple]]:
-    """The greedy order and each step's grid, areas and radii scaled to a ``(H, W)`` frame."""
+    With ``network_width`` (the network's input width) the CRF step comes last; its values are
+    mappings of the ``crf_*`` fields and the threshold.
+    """
     frame_area = shape[0] * shape[1]
     steps = [
         ("threshold", THRESHOLDS),
@@ -168,7 +125,25 @@ def step_grids(shape: tuple[int, int], has_presence: bool) -> list[tuple[str, tu
     ]
     if has_presence:
         steps.append(("presence_threshold", PRESENCE_THRESHOLDS))
+    if network_width:
+        steps.append(("crf", crf_grid(network_width)))
     return steps
+
+
+def crf_grid(network_width: int) -> tuple[dict[str, float], ...]:
+    """The CRF step's settings, each with every threshold; kernel widths scaled to the width."""
+    return tuple(
+        {
+            "crf_weight": weight,
+            "crf_spatial_sigma": round(fraction * network_width, 1),
+            "crf_intensity_sigma": intensity,
+            "threshold": threshold,
+        }
+        for weight in CRF_WEIGHTS
+        for fraction in CRF_SPATIAL_FRACTIONS
+        for intensity in CRF_INTENSITY_SIGMAS
+        for threshold in THRESHOLDS
+    )
 
 
 @runs.holding_run
@@ -180,6 +155,7 @@ def fit_run_postprocess(
     batch_size: int = 16,
     device: str = "auto",
     temporal: bool = True,
+    crf: bool = True,
     sweeps: Path | None = None,
     log: Callable[[str], None] | None = None,
 ) -> FitResult:
@@ -190,7 +166,8 @@ def fit_run_postprocess(
     ``tta`` fits on flip-averaged probabilities (then predict and evaluate with TTA too).
     ``temporal`` then fits the stream fields (averaging over frames, presence hysteresis) on
     the held-out subjects played as sweeps (:mod:`nerveseg.evaluation.temporal_fit`), or on
-    the sweep videos with truth in the folder ``sweeps`` when given.
+    the sweep videos with truth in the folder ``sweeps`` when given. ``crf`` False leaves the
+    dense CRF's step out (the most costly to search).
     """
     held = predict_holdout(run, device=device, tta=tta, batch_size=batch_size)
     if log:
@@ -200,19 +177,21 @@ def fit_run_postprocess(
         )
     frame_shape = Counter(held.shapes).most_common(1)[0][0]
     result = fit_postprocess(
-        FrameScorer.from_holdout(held),
+        FrameScorer.from_holdout(held, pick_device(device)),
         held.info.postprocess,
         frame_shape,
         margin=margin,
         source=held.source,
+        crf=crf,
         log=log,
     )
     result.extra.update(tta=tta, predict_seconds_per_frame=held.seconds_per_frame)
     if temporal:
         if sweeps is None:
-            played = sweeps_of(held)
+            played = sweeps_of(held, result.params)
         else:
-            played = video_sweeps(open_predictor(Path(run), device=device, tta=tta), sweeps)
+            opened = open_predictor(Path(run), device=device, tta=tta)
+            played = video_sweeps(opened, sweeps, result.params)
         if any(len(sweep) > 1 for sweep in played):
             stream = fit_temporal(SweepScorer(played), result.params, log=log)
             result.params = stream.params
@@ -231,6 +210,7 @@ def fit_postprocess(
     *,
     margin: float | None = None,
     source: str = "validation",
+    crf: bool = True,
     log=None,
 ) -> FitResult:
     """Greedy search from ``start``; see the module docstring.
@@ -241,6 +221,7 @@ def fit_postprocess(
         frame_shape: ``(H, W)`` of the frames, to scale the area and radius grids.
         margin: the least gain a step must bring; default ``0.5 / frames``.
         source: what the frames are (written into the result).
+        crf: try the dense CRF (when the scorer has the network-size frames).
         log: a ``print``-like callable for one line per step, or None.
     """
     frames = len(scorer.truths)
@@ -254,12 +235,14 @@ def fit_postprocess(
             f"{'start':<18} {params.describe():<24} score {score:.4f}  dice(nerve) {dice_nerve:.4f}"
         )
     steps = []
-    for name, grid in step_grids(frame_shape, scorer.presence is not None):
-        current = getattr(params, name)
-        values = list(dict.fromkeys([current, *grid]))
-        tried = [(v, scorer.summary(dataclasses.replace(params, **{name: v}))[0]) for v in values]
+    network = scorer.network if crf else None
+    width = None if network is None else network.images.shape[-1]
+    for name, grid in step_grids(frame_shape, scorer.presence is not None, width):
+        current = _value(params, name, grid)
+        values = [current, *(v for v in grid if v != current)]
+        tried = [(v, scorer.summary(_with(params, name, v))[0]) for v in values]
         best_value, _ = max(tried, key=lambda item: item[1])
-        candidate = dataclasses.replace(params, **{name: best_value})
+        candidate = _with(params, name, best_value)
         kept = best_value != current and _significant(
             scorer.per_image(candidate) - current_values, margin
         )
@@ -267,10 +250,11 @@ def fit_postprocess(
             params = candidate
             score, dice_nerve = scorer.summary(params)
             current_values = scorer.per_image(params)
-        steps.append(StepResult(name, tried, getattr(params, name), kept, score, dice_nerve))
+        chosen = _value(params, name, grid)
+        steps.append(StepResult(name, tried, chosen, kept, score, dice_nerve))
         if log:
             verdict = "kept" if kept else "unchanged"
-            setting = f"{getattr(params, name)} ({verdict})"
+            setting = f"{describe_value(chosen)} ({verdict})"
             log(f"{name:<18} {setting:<24} score {score:.4f}  dice(nerve) {dice_nerve:.4f}")
     return FitResult(
         params=params,
@@ -283,8 +267,28 @@ def fit_postprocess(
         margin=margin,
         source=source,
         all_empty_score=float((~scorer.nerve).mean()) if frames else float("nan"),
-        postprocess_seconds_per_frame=_time_per_frame(scorer, params),
+        postprocess_seconds_per_frame=scorer.seconds_per_frame(params),
     )
+
+
+def describe_value(value: Any) -> str:
+    """A step's value as one short phrase: a mapping (the CRF step's) as ``key value`` pairs."""
+    if isinstance(value, dict):
+        return ", ".join(f"{key.removeprefix('crf_')} {item}" for key, item in value.items())
+    return str(value)
+
+
+def _value(params: PostprocessParams, name: str, grid: tuple) -> Any:
+    """The current value of step ``name``: a field, or for a step whose values are mappings,
+    the mapping of those fields."""
+    if grid and isinstance(grid[0], dict):
+        return {key: getattr(params, key) for key in grid[0]}
+    return getattr(params, name)
+
+
+def _with(params: PostprocessParams, name: str, value: Any) -> PostprocessParams:
+    changes = value if isinstance(value, dict) else {name: value}
+    return dataclasses.replace(params, **changes)
 
 
 def _significant(gains: np.ndarray, margin: float) -> bool:
@@ -294,17 +298,6 @@ def _significant(gains: np.ndarray, margin: float) -> bool:
     # error is just under 1 / frames); with ddof=1 it would tie and float rounding would decide.
     error = float(gains.std() / np.sqrt(gains.size))
     return mean > margin and mean > error
-
-
-def _time_per_frame(scorer: FrameScorer, params: PostprocessParams, frames: int = 50) -> float:
-    """Seconds :func:`apply_postprocess` takes per full-resolution frame with ``params``."""
-    chosen = scorer.probabilities[:frames]
-    if not chosen:
-        return float("nan")
-    presence = None if scorer.presence is None else scorer.presence[:frames]
-    started = time.perf_counter()
-    apply_postprocess(np.stack(chosen), params, presence)
-    return (time.perf_counter() - started) / len(chosen)
 
 
 def _round_area(value: float) -> int:

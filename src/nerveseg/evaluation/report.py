@@ -22,6 +22,7 @@ import nerveseg.evaluation.report_figures as figures
 import nerveseg.evaluation.report_html as h
 from nerveseg import runs
 from nerveseg.data.images import read_image
+from nerveseg.evaluation.fit import describe_value
 from nerveseg.evaluation.holdout import HeldOut, predict_holdout
 from nerveseg.evaluation.scoring import FrameResult, predicted_mask, score_frames, write_per_image
 from nerveseg.files import write_text
@@ -196,7 +197,7 @@ def _fit_steps(run: Path) -> list[str]:
     start = fit.get("start", {})
     rows = [["start (model file)", "", start.get("score"), start.get("dice_nerve")]]
     for step in fit.get("steps", []):
-        choice = f"{step['chosen']} ({'kept' if step['kept'] else 'unchanged'})"
+        choice = f"{describe_value(step['chosen'])} ({'kept' if step['kept'] else 'unchanged'})"
         rows.append([step["step"], choice, step["score"], step["dice_nerve"]])
     note = (
         f"On {fit.get('frames')} {fit.get('source')} frames, greedily in this order; a step is "

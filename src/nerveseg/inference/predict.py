@@ -193,7 +193,9 @@ def _predicted_masks(
         batches = predict_batches(opened.predictor, info, loaded.images, batch_size=batch_size)
         for chunk, output in batches:
             shapes = loaded.original_shapes[chunk]
-            masks = masks_at_original_size(output.probabilities, shapes, params, output.presence)
+            masks = masks_at_original_size(
+                output.probabilities, shapes, params, output.presence, loaded.images[chunk]
+            )
             yield loaded.samples[chunk], masks
 
 

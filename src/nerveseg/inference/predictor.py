@@ -2,7 +2,8 @@
 
 decode/resize (done once by :func:`nerveseg.data.loading.load_set`) -> normalise -> a
 :class:`Predictor` (a PyTorch model, an ONNX Runtime session, test-time augmentation or an
-ensemble wrapping others) -> probabilities -> resize back to each frame's original size ->
+ensemble wrapping others) -> probabilities -> the dense CRF when the post-processing asks for
+it (:mod:`nerveseg.crf`, at the network's size) -> resize back to each frame's original size ->
 post-process. A predictor is anything that maps a normalised batch to a :class:`BatchOutput`,
 so runtimes and wrappers compose without the callers knowing which they hold.
 """
@@ -20,6 +21,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from nerveseg.checkpoint import ModelInfo
+from nerveseg.crf import refine, uses_crf
 from nerveseg.errors import NervesegError
 from nerveseg.models.outputs import split_output
 from nerveseg.postprocess import PostprocessParams, apply_postprocess
@@ -126,11 +128,20 @@ def masks_at_original_size(
     shapes: list[tuple[int, int]],
     params: PostprocessParams,
     presence: torch.Tensor | None = None,
+    images: np.ndarray | None = None,
 ) -> list[np.ndarray]:
     """Post-processed boolean masks, each at its frame's original size.
 
-    ``presence`` is the batch's ``(N,)`` presence probabilities, for the presence gate.
+    ``presence`` is the batch's ``(N,)`` presence probabilities, for the presence gate;
+    ``images`` the ``(N, h, w)`` uint8 frames the network saw, for the CRF (needed only when
+    ``params`` ask for it).
     """
+    if uses_crf(params):
+        if images is None:
+            raise ValueError(
+                "the post-processing asks for the CRF: pass the frames the network saw"
+            )
+        probabilities = refine(probabilities, images, params)
     masks = []
     for i, (prob, shape) in enumerate(zip(probabilities, shapes, strict=True)):
         full = resize_probabilities(prob[None], shape)[0]

@@ -56,14 +56,14 @@ class OpenedPredictor:
     def segment(self, frame: np.ndarray) -> np.ndarray:
         """One live frame, end to end: ``(H, W)`` uint8 scan -> ``(H, W)`` bool mask.
 
-        The same steps as ``nerveseg predict`` (resize, normalise, network, resize back,
-        post-processing), for a probe that hands over one frame at a time.
+        The same steps as ``nerveseg predict`` (resize, normalise, network, the CRF if asked,
+        resize back, post-processing), for a probe that hands over one frame at a time.
         """
         small = np.array(resize_image(frame, self.info.image_size))  # writable, for torch
         output = self.predictor(normalise(small[None], self.info.mean, self.info.std))
         shapes = [frame.shape]
         return masks_at_original_size(
-            output.probabilities, shapes, self.postprocess, output.presence
+            output.probabilities, shapes, self.postprocess, output.presence, small[None]
         )[0]
 
 

@@ -1,7 +1,8 @@
 """Segmenting a stream frame by frame, with the temporal filter between frames.
 
 The still-image path (:meth:`~nerveseg.inference.sources.OpenedPredictor.segment`) treats
-every frame alone; here each frame's probabilities pass through a
+every frame alone; here each frame's probabilities (refined by the dense CRF first when the
+post-processing asks for it, as a still image's are) pass through a
 :class:`~nerveseg.temporal.TemporalFilter` (average over frames, hysteresis on presence) before
 they become a mask, as the post-processing's stream fields say. With those fields at their
 defaults the masks are exactly the still-image ones.
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from nerveseg.crf import refine
 from nerveseg.data.loading import resize_image
 from nerveseg.inference.predictor import normalise, resize_probabilities
 from nerveseg.inference.sources import OpenedPredictor
@@ -46,6 +48,7 @@ class StreamSegmenter:
         small = np.array(resize_image(image, info.image_size))  # writable, for torch
         output = self.opened.predictor(normalise(small[None], info.mean, info.std))
         presence = None if output.presence is None else float(output.presence[0])
-        step = self.filter.step(output.probabilities[0].numpy(), presence)
+        probabilities = refine(output.probabilities[0].numpy(), small, self.params)
+        step = self.filter.step(probabilities, presence)
         full = resize_probabilities(torch.from_numpy(step.probabilities)[None], image.shape)
         return StreamResult(stream_mask(full[0].numpy(), self.params, step), step.score)

@@ -1,9 +1,11 @@
 // The network in the page: onnxruntime-web runs the exported ONNX file (sigmoid inside, the
 // unpooling as a scatter) on WebAssembly, or on WebGPU when the browser has an adapter and
 // the WebGPU build was vendored. `segment` repeats nerveseg predict's steps up to the
-// probabilities at the network's size; `maskOf` takes them to a full-size mask.
+// probabilities at the network's size (the dense CRF included, when the model's
+// post-processing asks for it); `maskOf` takes them to a full-size mask.
 
 import { normalise, resizeGray, resizeProbabilities } from "./imaging.js";
+import { refine } from "./crf.js";
 import { applyPostprocess } from "./postprocess.js";
 
 const VENDOR = new URL("../vendor/", import.meta.url).href;
@@ -68,15 +70,17 @@ export async function loadModel(base, options = {}) {
   const [height, width] = info.image_size;
   const hasPresence = session.outputNames.includes("presence");
 
-  /** (h, w) uint8 gray frame -> {probabilities (network size), presence, ms}. */
+  /** (h, w) uint8 gray frame -> {probabilities (network size, CRF applied), presence, ms}. */
   async function segment(gray, frameWidth, frameHeight) {
     const started = performance.now();
     const small = resizeGray(gray, frameWidth, frameHeight, width, height);
     const input = new ort.Tensor("float32", normalise(small, info.mean, info.std), [1, 1, height, width]);
     const outputs = await session.run({ image: input });
-    const probabilities = new Float32Array(outputs.probabilities.data);
+    const raw = new Float32Array(outputs.probabilities.data);
     const presence = hasPresence ? outputs.presence.data[0] : null;
     for (const tensor of [input, ...Object.values(outputs)]) tensor.dispose?.();
+    // The CRF does not depend on the threshold the slider moves: once per frame, here.
+    const probabilities = refine(raw, small, width, height, info.postprocess);
     return { probabilities, presence, ms: performance.now() - started };
   }
 
