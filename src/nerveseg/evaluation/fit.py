@@ -45,10 +45,13 @@ MAX_AREA_FRACTIONS = (0.0, 0.08, 0.12, 0.16)
 CLOSING_FRACTIONS = (0.0, 0.01, 0.02)
 PRESENCE_THRESHOLDS = (0.0, 0.3, 0.4, 0.5, 0.6, 0.7)
 # The dense CRF: pairwise weight x kernel width (fractions of the network's input width: ~1.6
-# and ~3.2 px at 160) x intensity width (grey levels), each with every threshold.
+# and ~3.2 px at 160) x intensity width (grey levels), each with every threshold of
+# CRF_THRESHOLDS: where most of a neighbourhood is background (most of a frame) the CRF lowers
+# the probabilities, and on the real sample its best threshold was 0.1-0.2.
 CRF_WEIGHTS = (1.0, 2.0, 4.0)
 CRF_SPATIAL_FRACTIONS = (0.01, 0.02)
 CRF_INTENSITY_SIGMAS = (10.0, 25.0)
+CRF_THRESHOLDS = (0.1, 0.2, *THRESHOLDS)
 
 
 @dataclass
@@ -142,7 +145,7 @@ def crf_grid(network_width: int) -> tuple[dict[str, float], ...]:
         for weight in CRF_WEIGHTS
         for fraction in CRF_SPATIAL_FRACTIONS
         for intensity in CRF_INTENSITY_SIGMAS
-        for threshold in THRESHOLDS
+        for threshold in CRF_THRESHOLDS
     )
 
 
@@ -272,10 +275,15 @@ def fit_postprocess(
 
 
 def describe_value(value: Any) -> str:
-    """A step's value as one short phrase: a mapping (the CRF step's) as ``key value`` pairs."""
-    if isinstance(value, dict):
-        return ", ".join(f"{key.removeprefix('crf_')} {item}" for key, item in value.items())
-    return str(value)
+    """A step's value as one short phrase: a mapping (the CRF step's) as ``key value`` pairs,
+    without the kernel widths of a CRF that is off."""
+    if not isinstance(value, dict):
+        return str(value)
+    off = value.get("crf_weight") == 0
+    shown = {k: v for k, v in value.items() if not (off and k.startswith("crf_"))}
+    return ", ".join(
+        ["crf off"] * off + [f"{k.removeprefix('crf_')} {v}" for k, v in shown.items()]
+    )
 
 
 def _value(params: PostprocessParams, name: str, grid: tuple) -> Any:

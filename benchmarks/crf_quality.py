@@ -1,0 +1,179 @@
+"""Gain and cost of the dense CRF (``nerveseg.crf``) on a run's held-out subjects.
+
+    python benchmarks/crf_quality.py RUN [--device cpu] [--threads 2]
+
+Choosing a setting and scoring it on the same frames flatters any step, and a run of the real
+sample holds out only its validation subjects. So the held-out subjects are split in two halves
+(alternately, in name order): the post-processing is fitted on one half, with and without the
+CRF step, and scored on the other; then the halves swap. For each half this prints what the
+fit kept, and on the other half the Dice on frames with a nerve (and the competition score)
+under the fit without the CRF, the fit with the CRF step (what ``fit-postprocess`` writes), and
+the fitting half's best CRF setting forced on, so the CRF's own effect shows even where the fit
+rejects it, with the paired per-frame gain (mean and standard error). Then the fit on all
+held-out frames, as ``nerveseg fit-postprocess RUN`` runs it: kept or rejected.
+
+Cost: the CRF alone at the network's input size (a frame at a time, and in batches of 16), and
+predict's steps for one full-size frame (resize, network, CRF, resize back, post-processing)
+with and without it, with the CRF's share of that time. Run it niced on a shared machine and
+the times are upper bounds: the load average is printed beside them. Prints figures, asserts
+nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from nerveseg.crf import refine
+from nerveseg.data.images import read_image
+from nerveseg.evaluation.fit import FitResult, describe_value, fit_postprocess
+from nerveseg.evaluation.frame_scorer import FrameScorer
+from nerveseg.evaluation.holdout import HeldOut, predict_holdout
+from nerveseg.inference import open_predictor
+from nerveseg.postprocess import PostprocessParams
+
+CRF_FIELDS = ("crf_weight", "crf_smoothness", "crf_spatial_sigma", "crf_intensity_sigma")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run", type=Path)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    parser.add_argument("--timed-frames", type=int, default=40)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    held = predict_holdout(args.run, device=args.device)
+    subjects = sorted({s.subject for s in held.samples})
+    nerve = sum(bool(held.truth(i).any()) for i in range(len(held)))
+    print(f"{len(held)} {held.source} frames of {len(subjects)} subjects, {nerve} with a nerve")
+    print(
+        "the run holds out validation subjects only: fitting on one half of them and scoring "
+        "on the other keeps the frames scored out of the choice\n"
+    )
+    halves = [subjects[0::2], subjects[1::2]]
+    best_crf = None
+    for fit_half, score_half in (halves, halves[::-1]):
+        fitting, scoring = _subset(held, fit_half), _subset(held, score_half)
+        best_crf = _report_half(fitting, scoring, fit_half, score_half) or best_crf
+
+    print("== fit on all held-out frames (as nerveseg fit-postprocess does)")
+    everything = _fit(FrameScorer.from_holdout(held, args.device), held, crf=True, log=print)
+    verdict = "kept" if everything.steps[-1].kept else "rejected"
+    print(f"CRF {verdict}; fitted: {everything.params.describe()}\n")
+
+    timed = best_crf or dataclasses.replace(
+        PostprocessParams(), crf_weight=1.0, crf_spatial_sigma=1.6
+    )
+    _report_cost(args, held, timed)
+
+
+def _report_half(
+    fitting: HeldOut, scoring: HeldOut, fit_half: list[str], score_half: list[str]
+) -> PostprocessParams | None:
+    """Fit on ``fitting``, score on ``scoring``; the best CRF setting tried, or None."""
+    print(f"== fit on subjects {', '.join(fit_half)} ({len(fitting)} frames); score on "
+          f"{', '.join(score_half)} ({len(scoring)} frames)")  # fmt: skip
+    fit_scorer = FrameScorer.from_holdout(fitting)
+    plain = _fit(fit_scorer, fitting, crf=False)
+    with_crf = _fit(fit_scorer, fitting, crf=True)
+    step = with_crf.steps[-1]
+    best_value, best_score = max(step.tried[1:], key=lambda item: item[1])
+    forced = dataclasses.replace(plain.params, **best_value)
+    print(f"fitted without the CRF: {plain.params.describe()} (score {plain.score:.4f})")
+    print(
+        f"CRF step: best {describe_value(best_value)} scored {best_score:.4f} on the fitting "
+        f"half; {'kept' if step.kept else 'rejected'} by the fit"
+    )
+    score_scorer = FrameScorer.from_holdout(scoring)
+    baseline = score_scorer.per_image(plain.params)
+    rows = [
+        ("fit without the CRF", plain.params),
+        ("fit with the CRF step", with_crf.params),
+        ("best CRF forced on", forced),
+    ]
+    nerve = score_scorer.nerve
+    print(
+        f"{'on the other half':<24} {'Dice nerve':>10} {'score':>7}  gain in Dice (nerve), mean ± s.e."
+    )
+    for name, params in rows:
+        values = score_scorer.per_image(params)
+        gain = (values - baseline)[nerve]
+        error = gain.std() / np.sqrt(gain.size)
+        print(
+            f"{name:<24} {values[nerve].mean():10.4f} {values.mean():7.4f}  "
+            f"{gain.mean():+.4f} ± {error:.4f}"
+        )
+    print()
+    return forced
+
+
+def _fit(scorer: FrameScorer, held: HeldOut, *, crf: bool, log=None) -> FitResult:
+    shape = Counter(held.shapes).most_common(1)[0][0]
+    return fit_postprocess(scorer, held.info.postprocess, shape, crf=crf, log=log)
+
+
+def _subset(held: HeldOut, subjects: list[str]) -> HeldOut:
+    keep = [i for i, s in enumerate(held.samples) if s.subject in set(subjects)]
+    return dataclasses.replace(
+        held,
+        samples=[held.samples[i] for i in keep],
+        shapes=[held.shapes[i] for i in keep],
+        images=held.images[keep],
+        probabilities=held.probabilities[keep],
+        presence=None if held.presence is None else held.presence[keep],
+    )
+
+
+def _report_cost(args, held: HeldOut, params: PostprocessParams) -> None:
+    count = min(args.timed_frames, len(held))
+    height, width = held.images.shape[1:]
+    crf = {k: getattr(params, k) for k in (*CRF_FIELDS, "crf_iterations")}
+    print(f"== cost, torch threads {args.threads}, device {args.device}, CRF {crf}")
+    print(f"load average while timing: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    probs = torch.from_numpy(held.probabilities[:count]).to(args.device)
+    images = torch.from_numpy(held.images[:count])
+    single = _median_ms(lambda i: refine(probs[i], images[i], params), count)
+    started = time.perf_counter()
+    for start in range(0, count, 16):
+        refine(probs[start : start + 16], images[start : start + 16], params).cpu()
+    batched = (time.perf_counter() - started) / count * 1000
+    print(
+        f"CRF at {width}x{height}: {single:.1f} ms a frame alone, {batched:.1f} ms a frame in batches of 16"
+    )
+
+    opened = open_predictor(args.run, device=args.device, use_postprocess_file=False)
+    frames = [read_image(held.samples[i].image_path) for i in range(count)]
+    opened.postprocess = dataclasses.replace(params, crf_weight=0.0)
+    without = _median_ms(lambda i: opened.segment(frames[i]), count)
+    opened.postprocess = params
+    with_crf = _median_ms(lambda i: opened.segment(frames[i]), count)
+    shape = frames[0].shape
+    print(
+        f"predict's steps for one {shape[1]}x{shape[0]} frame (median): {without:.1f} ms without "
+        f"the CRF, {with_crf:.1f} ms with it; the CRF is {(with_crf - without) / with_crf:.0%} "
+        "of the time"
+    )
+    print(f"load average after timing: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
+
+
+def _median_ms(call, count: int) -> float:
+    call(0)  # warm-up
+    times = []
+    for i in range(count):
+        started = time.perf_counter()
+        call(i)
+        times.append(time.perf_counter() - started)
+    return float(np.median(times)) * 1000
+
+
+if __name__ == "__main__":
+    main()
