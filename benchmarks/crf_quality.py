@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from nerveseg.crf import refine
+from nerveseg.data.folders import natural_key
 from nerveseg.data.images import read_image
 from nerveseg.evaluation.fit import FitResult, describe_value, fit_postprocess
 from nerveseg.evaluation.frame_scorer import FrameScorer
@@ -52,7 +53,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     held = predict_holdout(args.run, device=args.device)
-    subjects = sorted({s.subject for s in held.samples})
+    subjects = sorted({s.subject for s in held.samples}, key=natural_key)
     nerve = sum(bool(held.truth(i).any()) for i in range(len(held)))
     print(f"{len(held)} {held.source} frames of {len(subjects)} subjects, {nerve} with a nerve")
     print(
@@ -134,45 +135,55 @@ def _subset(held: HeldOut, subjects: list[str]) -> HeldOut:
 
 
 def _report_cost(args, held: HeldOut, params: PostprocessParams) -> None:
+    """Medians over frames, the three timings taken in turn on each frame so that a change in
+    the machine's load touches all three alike."""
     count = min(args.timed_frames, len(held))
     height, width = held.images.shape[1:]
     crf = {k: getattr(params, k) for k in (*CRF_FIELDS, "crf_iterations")}
     print(f"== cost, torch threads {args.threads}, device {args.device}, CRF {crf}")
-    print(f"load average while timing: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    print(f"load average before timing: {_load()}")
     probs = torch.from_numpy(held.probabilities[:count]).to(args.device)
     images = torch.from_numpy(held.images[:count])
-    single = _median_ms(lambda i: refine(probs[i], images[i], params), count)
+    opened = open_predictor(args.run, device=args.device, use_postprocess_file=False)
+    plain = dataclasses.replace(params, crf_weight=0.0)
+    frames = [read_image(held.samples[i].image_path) for i in range(count)]
+
+    def segment(frame: np.ndarray, with_crf: bool) -> np.ndarray:
+        opened.postprocess = params if with_crf else plain
+        return opened.segment(frame)
+
+    calls = {
+        "crf": lambda i: refine(probs[i], images[i], params),
+        "without": lambda i: segment(frames[i], False),
+        "with": lambda i: segment(frames[i], True),
+    }
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    for i in [0, *range(count)]:  # frame 0 twice: the first pass warms up
+        for name, call in calls.items():
+            started = time.perf_counter()
+            call(i)
+            times[name].append(time.perf_counter() - started)
+    ms = {name: float(np.median(values[1:])) * 1000 for name, values in times.items()}
     started = time.perf_counter()
     for start in range(0, count, 16):
         refine(probs[start : start + 16], images[start : start + 16], params).cpu()
     batched = (time.perf_counter() - started) / count * 1000
-    print(
-        f"CRF at {width}x{height}: {single:.1f} ms a frame alone, {batched:.1f} ms a frame in batches of 16"
-    )
-
-    opened = open_predictor(args.run, device=args.device, use_postprocess_file=False)
-    frames = [read_image(held.samples[i].image_path) for i in range(count)]
-    opened.postprocess = dataclasses.replace(params, crf_weight=0.0)
-    without = _median_ms(lambda i: opened.segment(frames[i]), count)
-    opened.postprocess = params
-    with_crf = _median_ms(lambda i: opened.segment(frames[i]), count)
     shape = frames[0].shape
     print(
-        f"predict's steps for one {shape[1]}x{shape[0]} frame (median): {without:.1f} ms without "
-        f"the CRF, {with_crf:.1f} ms with it; the CRF is {(with_crf - without) / with_crf:.0%} "
-        "of the time"
+        f"CRF at {width}x{height}: {ms['crf']:.1f} ms a frame alone (median of {count}), "
+        f"{batched:.1f} ms a frame in batches of 16"
     )
-    print(f"load average after timing: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
+    print(
+        f"predict's steps for one {shape[1]}x{shape[0]} frame (resize, network, resize back, "
+        f"post-processing; median): {ms['without']:.1f} ms without the CRF, {ms['with']:.1f} ms "
+        f"with it; the CRF alone is {ms['crf'] / ms['with']:.0%} of the latter"
+    )
+    print(f"load average after timing: {_load()}")
 
 
-def _median_ms(call, count: int) -> float:
-    call(0)  # warm-up
-    times = []
-    for i in range(count):
-        started = time.perf_counter()
-        call(i)
-        times.append(time.perf_counter() - started)
-    return float(np.median(times)) * 1000
+def _load() -> str:
+    loads = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    return f"{loads} (1, 5, 15 min) on {os.cpu_count()} cores"
 
 
 if __name__ == "__main__":
