@@ -40,19 +40,31 @@ CANDIDATES = {
     "no-augment": [*BASE, "augment.enabled=false"],
     "dice-2": [*BASE, "loss.dice_weight=2"],
     "lr-1e-3": [*BASE, "optim.lr=0.001"],
+    "preset": [],  # the --preset as it is
 }
 
 
-def run_one(data: Path, run: Path, overrides: list[str], fold: int, folds: int, minutes: float):
-    """Train (unless already finished) and evaluate one candidate on one fold."""
+def run_one(
+    data: Path,
+    run: Path,
+    overrides: list[str],
+    fold: int,
+    folds: int,
+    minutes: float,
+    preset: str | None,
+):
+    """Train (unless already finished) and evaluate one candidate on one fold.
+
+    ``minutes`` 0 keeps the preset's own budget (``train.max_minutes`` and ``train.epochs``).
+    """
     summary = run / "summary.json"
     if not summary.is_file():
+        budget = ["train.epochs=1000", f"train.max_minutes={minutes}", "train.patience=1000"]
         config = load_config(
-            None,
+            preset,
             [
                 f"data.root={data}", f"data.folds={folds}", f"data.fold={fold}",
-                "train.epochs=1000", f"train.max_minutes={minutes}", "train.patience=1000",
-                "train.progress_bar=false", *overrides,
+                *(budget if minutes else []), "train.progress_bar=false", *overrides,
             ],
         )  # fmt: skip
         train(config, run, overwrite=True)
@@ -74,11 +86,44 @@ def largest_change_after_third(scores: list[float]) -> float:
     return float(np.abs(np.diff(tail)).max()) if len(tail) > 1 else 0.0
 
 
+def plot_curves(rows: list[dict], path: Path) -> None:
+    """One line per candidate and fold: the validation score per epoch."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(8, 4.5))
+    for index, row in enumerate(rows):
+        colour = f"C{index}"
+        for fold, curve in enumerate(row["val_score_curves"]):
+            label = row["candidate"] if fold == 0 else None
+            axis.plot(
+                curve,
+                marker="o",
+                ms=3,
+                color=colour,
+                ls=("-", "--", ":", "-.")[fold % 4],
+                label=label,
+            )
+    axis.set_xlabel("epoch")
+    axis.set_ylabel("validation score (training size; line style = fold)")
+    axis.legend(loc="lower right", fontsize=8)
+    axis.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out/screen"))
-    parser.add_argument("--minutes", type=float, default=5.0, help="training budget per run")
+    parser.add_argument(
+        "--minutes", type=float, default=5.0, help="training budget per run; 0 = the preset's"
+    )
+    parser.add_argument(
+        "--preset", default=None, help="built-in preset or YAML under the overrides"
+    )
     parser.add_argument("--folds", type=int, default=5, help="subject-wise folds of the data")
     parser.add_argument("--folds-run", type=int, default=2, help="how many of them to train")
     parser.add_argument("--candidates", default="plateau,ema-cosine", help="comma-separated")
@@ -95,7 +140,13 @@ def main() -> None:
             run = args.out / name / f"fold-{fold}"
             started = time.perf_counter()
             result, evaluation = run_one(
-                args.data, run, [*CANDIDATES[name], *args.set], fold, args.folds, args.minutes
+                args.data,
+                run,
+                [*CANDIDATES[name], *args.set],
+                fold,
+                args.folds,
+                args.minutes,
+                args.preset,
             )
             curve = score_curve(run)
             dice.append(evaluation.scores.dice_nerve)
@@ -124,7 +175,11 @@ def main() -> None:
         )
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "summary.json").write_text(json.dumps(rows, indent=2))
-    print(f"\n| candidate | Dice on nerve frames, per fold | mean ± std | epochs | largest change after 1/3 | training min |")
+    plot_curves(rows, args.out / "curves.png")
+    print(f"validation curves: {args.out / 'curves.png'}")
+    print(
+        "\n| candidate | Dice on nerve frames, per fold | mean ± std | epochs | largest change after 1/3 | training min |"
+    )
     print("| --- | --- | --- | --- | --- | --- |")
     for r in rows:
         print(

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from nerveseg.data.structures import RESIZE_MODES, check_structures
 from nerveseg.errors import ConfigError, NervesegError
 from nerveseg.files import atomic_path
 from nerveseg.models import ModelConfig, build_model, size_divisor
@@ -49,6 +50,11 @@ class ModelInfo:
             fitted ``postprocess.json`` replaces it at prediction; an export carries that one).
         epoch, score: the epoch the weights are from and its validation score.
         config: the run's resolved config.
+        structures: the structure each output channel is, in order (``data.structures``);
+            files written before structures existed hold one nerve channel.
+        resize: how a frame becomes ``image_size``: ``stretch`` (each side scaled on its own,
+            the Kaggle default) or ``letterbox`` (aspect kept, the rest padded; predictions are
+            cropped back to each frame's own size), see :mod:`nerveseg.data.geometry`.
     """
 
     model_name: str
@@ -61,6 +67,8 @@ class ModelInfo:
     epoch: int = -1
     score: float = math.nan
     config: dict[str, Any] = field(default_factory=dict)
+    structures: list[str] = field(default_factory=lambda: ["nerve"])
+    resize: str = setting("stretch", choices=RESIZE_MODES)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -107,6 +115,13 @@ def check_model_arguments(info: ModelInfo, source: str) -> None:
     prior = kwargs.get("output_prior", 0.5)
     if not isinstance(prior, float | int) or isinstance(prior, bool) or not 0 < prior < 1:
         raise ConfigError(f"{source}: model description: output_prior must be between 0 and 1")
+    check_structures({name: [] for name in info.structures})
+    channels = kwargs.get("out_channels", 1)
+    if channels != len(info.structures):
+        raise ConfigError(
+            f"{source}: model description: {channels} output channel(s) but "
+            f"{len(info.structures)} structure(s) {info.structures}; the file is damaged or was edited"
+        )
     divisor = size_divisor(config.name, **config.build_kwargs(), **kwargs)
     if any(side % divisor for side in info.image_size):
         raise ConfigError(

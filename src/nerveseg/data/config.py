@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from nerveseg.data.quality.cleaning import CLEAN_POLICIES
 from nerveseg.data.quality.duplicates import DEFAULT_THRESHOLD
+from nerveseg.data.structures import DEFAULT_STRUCTURES, RESIZE_MODES, check_structures
 from nerveseg.errors import ConfigError
 from nerveseg.settings import setting
 
@@ -27,6 +28,11 @@ class DataConfig:
     # Validation frames are never changed.
     clean: str = setting("none", choices=CLEAN_POLICIES)
     duplicate_threshold: float = setting(DEFAULT_THRESHOLD, above=0.0)  # thumbnail distance
+    # Ordered structure name -> mask values meaning it (see nerveseg.data.structures);
+    # [] = any non-zero value. Channel k of every model and output is the k-th structure.
+    structures: dict[str, list] = field(default_factory=lambda: dict(DEFAULT_STRUCTURES))
+    # stretch: each side scaled on its own; letterbox: aspect kept, padded (nerveseg.data.geometry)
+    resize: str = setting("stretch", choices=RESIZE_MODES)
 
     def check(self) -> None:
         """Rules between the fields, checked once every value is in place."""
@@ -36,3 +42,4 @@ class DataConfig:
             raise ConfigError("folds must be 0 (one split by val_fraction) or at least 2")
         if self.folds and self.fold >= self.folds:
             raise ConfigError(f"fold must be below folds ({self.folds}); got {self.fold}")
+        check_structures(self.structures)
