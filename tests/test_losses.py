@@ -1,9 +1,11 @@
-"""BCE + per-image soft Dice: hand-computed cases, and the empty-mask rule."""
+"""BCE + per-image soft Dice: hand-computed cases, the empty-mask rule, and both per structure."""
+
+import math
 
 import pytest
 import torch
 
-from nerveseg.losses import BCEDiceLoss, bce_per_image, soft_dice_loss
+from nerveseg.losses import BCEDiceLoss, bce_per_image, presence_loss, soft_dice_loss
 
 BIG = 30.0  # sigmoid(30) = 1 - 9e-14: a confident logit
 
@@ -61,3 +63,84 @@ def test_weights_combine_linearly():
     both = BCEDiceLoss(1.0, 1.0)(logits, target)
     parts = BCEDiceLoss(1.0, 0.0)(logits, target) + BCEDiceLoss(0.0, 1.0)(logits, target)
     assert both.item() == pytest.approx(parts.item(), rel=1e-6)
+
+
+# Several structures: one channel per structure, the empty rule per structure.
+
+
+def test_an_empty_structure_beside_a_present_one_costs_nothing_when_predicted_empty():
+    # Channel 0 (nerve): two of four pixels, predicted at p = 0.5. Channel 1 (vessel): empty,
+    # predicted confidently empty.
+    target = torch.tensor([[1, 1, 0, 0], [0, 0, 0, 0]], dtype=torch.float32).view(1, 2, 1, 4)
+    logits = torch.stack([torch.zeros(1, 4), torch.full((1, 4), -BIG)]).view(1, 2, 1, 4)
+    per_structure = BCEDiceLoss().per_structure(logits, target)
+    # nerve: BCE log 2 + soft Dice 1 - (2*1 + 1) / (2 + 2 + 1) = 0.4; vessel: ~0 + ~0.
+    assert per_structure[0, 0].item() == pytest.approx(math.log(2) + 0.4, abs=1e-6)
+    assert per_structure[0, 1].item() == pytest.approx(0.0, abs=1e-6)
+    # The loss is the mean over structures, then images.
+    assert BCEDiceLoss()(logits, target).item() == pytest.approx((math.log(2) + 0.4) / 2, abs=1e-6)
+
+
+def test_a_stray_blob_in_one_structure_costs_that_structure_not_the_other():
+    target = torch.zeros(1, 2, 4, 4)
+    target[0, 0, :2, :2] = 1  # a nerve, found exactly
+    logits = (target * 2 - 1) * BIG
+    logits[0, 1, 3, 3] = BIG  # one false vessel pixel on a frame without a vessel
+    dice = BCEDiceLoss(bce_weight=0.0).per_structure(logits, target)
+    assert dice[0, 0].item() == pytest.approx(0.0, abs=1e-6)
+    assert dice[0, 1].item() == pytest.approx(1 - 1 / 2, abs=1e-6)  # 1 - (0 + 1) / (1 + 1)
+
+
+def test_each_structure_is_scored_as_if_it_were_alone():
+    logits, target = torch.randn(3, 2, 8, 8), (torch.rand(3, 2, 8, 8) > 0.6).float()
+    loss = BCEDiceLoss()
+    both = loss(logits, target)
+    alone = [loss(logits[:, k : k + 1], target[:, k : k + 1]) for k in range(2)]
+    assert both.item() == pytest.approx(sum(alone).item() / 2, rel=1e-6)
+
+
+def test_one_structure_is_exactly_the_old_per_image_loss():
+    # The formula before structures existed, spelled out: per-image terms, then the batch mean.
+    torch.manual_seed(0)
+    logits, target = torch.randn(4, 1, 16, 20), (torch.rand(4, 1, 16, 20) > 0.7).float()
+    target[1] = 0  # an empty frame
+    presence = torch.randn(4)
+    old = (
+        0.7 * bce_per_image(logits, target)
+        + 1.3 * soft_dice_loss(logits, target, 2.0)
+        + 0.5 * presence_loss(presence, target)
+    ).mean()
+    new = BCEDiceLoss(0.7, 1.3, 2.0, presence_weight=0.5)((logits, presence), target)
+    assert torch.equal(new, old)
+
+
+def test_presence_loss_per_structure():
+    target = torch.zeros(2, 2, 4, 4)
+    target[0, 0, 0, 0] = 1  # frame 0 shows a nerve only; frame 1 nothing
+    presence = torch.tensor([[BIG, -BIG], [-BIG, -BIG]])  # all right
+    logits = torch.full_like(target, -BIG)
+    logits[0, 0, 0, 0] = BIG
+    assert BCEDiceLoss(presence_weight=1.0)((logits, presence), target).item() == pytest.approx(
+        0.0, abs=1e-6
+    )
+    wrong = torch.tensor([[BIG, BIG], [-BIG, -BIG]])  # a vessel "seen" on frame 0
+    per_structure = BCEDiceLoss(presence_weight=1.0).per_structure((logits, wrong), target)
+    assert per_structure[0, 1].item() == pytest.approx(BIG, rel=1e-3)  # BCE of a confident miss
+    assert per_structure[0, 0].item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_gradients_reach_every_structure_and_presence_output():
+    logits = torch.zeros(2, 3, 8, 8, requires_grad=True)
+    presence = torch.zeros(2, 3, requires_grad=True)
+    target = torch.zeros(2, 3, 8, 8)
+    target[0, 0, :4, :4] = 1
+    target[1, 2, 4:, 4:] = 1  # channel 1 is empty everywhere: its loss still pulls it down
+    BCEDiceLoss(presence_weight=0.5)((logits, presence), target).backward()
+    for k in range(3):
+        assert logits.grad[:, k].abs().sum() > 0, k
+        assert presence.grad[:, k].abs().sum() > 0, k
+
+
+def test_a_model_with_too_few_channels_is_refused():
+    with pytest.raises(ValueError, match="one output channel per structure"):
+        BCEDiceLoss()(torch.zeros(1, 1, 4, 4), torch.zeros(1, 2, 4, 4))

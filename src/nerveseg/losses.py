@@ -1,4 +1,4 @@
-"""BCE + soft Dice, both computed per image.
+"""BCE + soft Dice, both computed per image and per structure.
 
 Why per image: the competition averages Dice over images, and 59% of them have an empty mask.
 A batch-level Dice lets the nerve frames drown out the empty ones; many library Dice losses also
@@ -6,8 +6,16 @@ charge ~1.0 for a *correct* empty prediction on an empty mask (MONAI's DiceCELos
 NOTES). With the smoothing term below, a confident empty prediction on an empty mask costs ~0,
 and one stray blob on an empty frame costs close to 1, exactly as the score treats it.
 
-A model with a presence head also returns one logit per image; :class:`BCEDiceLoss` then adds
-``presence_weight`` times its binary cross-entropy against "the mask is not empty".
+Several structures (a nerve and a vessel): the masks have one channel per structure, and each
+term is computed per image *and* per structure, with the empty rule per structure: a frame
+whose vessel channel is empty charges ~0 for a confident empty vessel prediction, whatever its
+nerve channel holds. The terms are then averaged over structures, then over images, so every
+structure weighs the same whatever its area. With one structure this is exactly the per-image
+loss (the same operations on the same ``(N, H*W)`` values).
+
+A model with a presence head also returns one logit per image and structure;
+:class:`BCEDiceLoss` then adds ``presence_weight`` times its binary cross-entropy against "this
+structure's mask is not empty".
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from nerveseg.models.outputs import split_output
+from nerveseg.models.outputs import presence_columns, split_output
 from nerveseg.settings import setting
 
 
@@ -72,12 +80,37 @@ def presence_loss(presence_logits: torch.Tensor, target: torch.Tensor) -> torch.
     )
 
 
+def per_structure_term(
+    term, logits: torch.Tensor, target: torch.Tensor, *args: float
+) -> torch.Tensor:
+    """A per-image ``term`` (``(N, 1, H, W)`` pairs -> ``(N,)``) for every structure: ``(N, S)``.
+
+    Each (image, structure) pair becomes an image of its own, so the empty rule of
+    :func:`soft_dice_loss` holds per structure. For ``S == 1`` the term sees exactly the tensor
+    it always saw.
+    """
+    n, count = logits.shape[:2]
+    pairs = logits.reshape(n * count, 1, *logits.shape[2:])
+    return term(pairs, target.reshape(pairs.shape), *args).reshape(n, count)
+
+
+def per_structure_presence_loss(
+    presence_logits: torch.Tensor, target: torch.Tensor
+) -> torch.Tensor:
+    """:func:`presence_loss` of each structure: ``(N, S)`` logits and ``(N, S, H, W)`` masks
+    give ``(N, S)`` losses."""
+    n, count = target.shape[:2]
+    flat = presence_loss(presence_logits.reshape(n * count), target.reshape(n * count, -1))
+    return flat.reshape(n, count)
+
+
 class BCEDiceLoss(nn.Module):
     """``bce_weight * BCE + dice_weight * soft Dice (+ presence_weight * presence BCE)``.
 
-    Each term per image, averaged over the batch. ``forward`` takes the model's raw output
-    (mask logits, or ``(mask_logits, presence_logits)`` from a model with a presence head); the
-    presence term counts only when the model has a head.
+    Each term per image and structure, averaged over structures, then over the batch.
+    ``forward`` takes the model's raw output (mask logits ``(N, S, H, W)``, or
+    ``(mask_logits, presence_logits)`` from a model with a presence head) and the ``(N, S, H, W)``
+    {0, 1} target; the presence term counts only when the model has a head.
     """
 
     def __init__(
@@ -94,13 +127,23 @@ class BCEDiceLoss(nn.Module):
         self.presence_weight = presence_weight
 
     def forward(self, output: torch.Tensor | tuple, target: torch.Tensor) -> torch.Tensor:
+        return self.per_structure(output, target).mean(1).mean()
+
+    def per_structure(self, output: torch.Tensor | tuple, target: torch.Tensor) -> torch.Tensor:
+        """The loss of every image and structure, ``(N, S)``, before any averaging."""
         logits, presence_logits = split_output(output)
-        bce = bce_per_image(logits, target)
-        dice = soft_dice_loss(logits, target, self.smooth)
+        if logits.shape != target.shape:
+            raise ValueError(
+                f"logits {tuple(logits.shape)} and target {tuple(target.shape)} differ in shape: "
+                "the model needs one output channel per structure"
+            )
+        bce = per_structure_term(bce_per_image, logits, target)
+        dice = per_structure_term(soft_dice_loss, logits, target, self.smooth)
         loss = self.bce_weight * bce + self.dice_weight * dice
         if presence_logits is not None and self.presence_weight:
-            loss = loss + self.presence_weight * presence_loss(presence_logits, target)
-        return loss.mean()
+            present = presence_columns(presence_logits)
+            loss = loss + self.presence_weight * per_structure_presence_loss(present, target)
+        return loss
 
     @classmethod
     def from_config(cls, config: LossConfig) -> BCEDiceLoss:

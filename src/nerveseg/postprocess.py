@@ -250,10 +250,16 @@ def postprocess_batch(
     What validation measures during training, at the training size (give it
     :meth:`PostprocessParams.scaled` areas). The shape steps are left to :func:`apply_postprocess`
     at full resolution: connected components have no torch counterpart worth a GPU sync.
+    ``(N, S, H, W)`` probabilities (one channel per structure) are gated channel by channel,
+    each on its own presence ``(N, S)``, with the same ``params``.
 
     Returns:
-        ``(N, H, W)`` bool masks.
+        ``(N, H, W)`` (or ``(N, S, H, W)``) bool masks.
     """
+    if probabilities.ndim == 4:
+        pairs = probabilities.flatten(0, 1)  # each (frame, structure) a frame of its own
+        flat = None if presence is None else presence.reshape(len(pairs))
+        return postprocess_batch(pairs, params, flat).reshape(probabilities.shape)
     masks = binarise(probabilities, params)
     keep = kept_frames(masks.flatten(1).sum(1), params, presence)
     return masks & keep[:, None, None]

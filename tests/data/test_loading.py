@@ -227,7 +227,7 @@ def test_read_full_mask_from_file_and_from_rle(tmp_path: Path) -> None:
     from_rle = _kaggle_sample(tmp_path / "r", with_file=False)
     for sample in (from_file, from_rle):
         mask = read_full_mask(sample, KAGGLE_SHAPE)
-        assert mask.dtype == bool and np.array_equal(mask, expected)
+        assert mask.dtype == np.uint8 and np.array_equal(mask, expected)  # packed: one bit
 
 
 def test_read_full_mask_problems(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from nerveseg.cli import main
 from nerveseg.errors import ConfigError
-from nerveseg.experiments.compare import parse_spec
+from nerveseg.experiments.compare import CompareRow, markdown_table, parse_spec, write_table
 
 
 def test_parse_spec_with_settings() -> None:
@@ -87,3 +87,30 @@ def test_two_models_one_table(tiny_data: Path, tmp_path: Path) -> None:
     mtime = (out / "runs" / "segnet" / "model.pt").stat().st_mtime_ns
     assert main(args) == 0
     assert (out / "runs" / "segnet" / "model.pt").stat().st_mtime_ns == mtime
+
+
+def compare_row(model: str, structures: dict) -> CompareRow:
+    return CompareRow(
+        model, 1_000_000, 1.0, 10.0, 50.0, 5.0, 3, 2, 0.7, 0.6, 0.5, 0.1, 0.55, "runs/x",
+        structures=structures,
+    )  # fmt: skip
+
+
+def test_table_shows_each_structure_only_when_there_are_several(tmp_path: Path) -> None:
+    plain = markdown_table([compare_row("segnet", {})])
+    assert "val score" not in plain
+    assert plain.splitlines()[1].count("|") == 13  # 12 columns, as before structures
+
+    figures = {"nerve": {"score": 0.8, "dice": 0.75}, "vessel": {"score": 0.6, "dice": 0.45}}
+    table = markdown_table([compare_row("segnet", figures)])
+    header, rule, line = table.splitlines()
+    assert header.endswith(
+        "| val score nerve | val Dice nerve | val score vessel | val Dice vessel |"
+    )
+    assert rule.count("|") == line.count("|") == 17
+    assert line.endswith("| 0.800 | 0.750 | 0.600 | 0.450 |")
+
+    write_table(tmp_path, [compare_row("segnet", figures), compare_row("unet", {})])
+    rows = list(csv.DictReader((tmp_path / "compare.csv").open()))
+    assert float(rows[0]["val_dice_vessel"]) == 0.45 and rows[1]["val_dice_vessel"] == ""
+    assert json.loads((tmp_path / "compare.json").read_text())[0]["val_score_nerve"] == 0.8

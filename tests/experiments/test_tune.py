@@ -240,3 +240,27 @@ def test_tune_refuses_multi_process_trials(tmp_path, tiny_data):
 def test_continuing_needs_a_study(tmp_path):
     with pytest.raises(NervesegError, match="no study here yet"):
         study_base_config(tmp_path / "nothing", None)
+
+
+def test_trials_csv_adds_each_structures_figures_when_there_are_several(tmp_path):
+    from nerveseg.experiments.tune_report import STRUCTURES_ATTR, write_trials_csv
+
+    dimensions = parse_space(space({"optim.lr": ["log_float", 1e-4, 1e-2]}))
+    study = optuna.create_study(direction="maximize")
+    figures = {"nerve": {"score": 0.8, "dice": 0.7}, "vessel": {"score": 0.6, "dice": 0.5}}
+    study.add_trial(
+        optuna.trial.create_trial(
+            params={"optim.lr": 1e-3},
+            distributions={
+                "optim.lr": optuna.distributions.FloatDistribution(1e-4, 1e-2, log=True)
+            },
+            value=0.7,
+            user_attrs={STRUCTURES_ATTR: figures},
+        )
+    )
+    write_trials_csv(study.trials, dimensions, tmp_path / "trials.csv")
+    (row,) = read_csv(tmp_path / "trials.csv")
+    assert float(row["value"]) == 0.7  # val/score: the mean over structures
+    assert {k: float(row[k]) for k in ("score_nerve", "dice_nerve", "score_vessel", "dice_vessel")} == {
+        "score_nerve": 0.8, "dice_nerve": 0.7, "score_vessel": 0.6, "dice_vessel": 0.5
+    }  # fmt: skip

@@ -15,6 +15,7 @@ from PIL import Image
 
 from nerveseg.cli import main
 from nerveseg.crf import refine
+from nerveseg.data.geometry import fit_image
 from nerveseg.data.images import read_image, read_mask
 from nerveseg.data.loading import resize_image
 from nerveseg.data.rle import rle_decode, rle_encode
@@ -349,6 +350,36 @@ def test_resize_is_pillows_exactly(blank, shape, size):
         {"p": image.ravel().tolist(), "w": shape[1], "h": shape[0], "ow": size[1], "oh": size[0]},
     )  # fmt: skip
     np.testing.assert_array_equal(np.array(got).reshape(size), resize_image(image, size))
+
+
+@pytest.mark.parametrize(
+    "shape,size", [((512, 534), (128, 160)), ((632, 761), (128, 160)), ((100, 400), (96, 128))]
+)
+def test_letterbox_is_nervesegs_exactly(blank, shape, size):
+    """A letterbox model's steps in the page: the frame into its box on black, and the box's
+    probabilities back to the frame (nerveseg.data.geometry, predictor.resize_probabilities)."""
+    import torch
+
+    rng = np.random.default_rng(4)
+    image = rng.integers(0, 256, shape, dtype=np.uint8)
+    frame = {"w": shape[1], "h": shape[0], "ow": size[1], "oh": size[0]}
+    got = evaluate_module(
+        blank, "imaging.js",
+        "return Array.from(m.fitGray(Uint8Array.from(arg.p), arg.w, arg.h, arg.ow, arg.oh, 'letterbox'));",
+        {"p": image.ravel().tolist(), **frame},
+    )  # fmt: skip
+    np.testing.assert_array_equal(np.array(got).reshape(size), fit_image(image, size, "letterbox"))
+    prob = rng.random(size, dtype=np.float32)
+    got = evaluate_module(
+        blank, "imaging.js",
+        "return Array.from(m.probabilitiesAtFrame(Float32Array.from(arg.p), arg.ow, arg.oh, arg.w, arg.h, 'letterbox'));",
+        {"p": prob.ravel().tolist(), **frame},
+    )  # fmt: skip
+    expected = resize_probabilities(torch.from_numpy(prob)[None], shape, "letterbox")[0].numpy()
+    # Float32 rounding: the page's bilinear resize differs from torch's by up to ~6e-6, for
+    # stretched frames too (resizeProbabilities); a box off by one pixel would differ by ~0.5.
+    got = np.array(got, dtype=np.float32).reshape(shape)
+    np.testing.assert_allclose(got, expected, rtol=0, atol=2e-5)
 
 
 POSTPROCESS_CASES = [

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from nerveseg.cli.common import positive_float, positive_int
+from nerveseg.cli.common import config_arguments, positive_float, positive_int
 from nerveseg.data.quality.duplicates import DEFAULT_THRESHOLD
 
 # What each repairing policy would do, in the summary's words.
@@ -46,12 +46,16 @@ def add(commands) -> None:
         action="store_true",
         help="leave out unusable files (listed) instead of stopping",
     )
+    config_arguments(parser)  # data.structures / data.ignore_values: what mask values mean
     parser.set_defaults(handler=_run_clean)
 
 
 def _run_clean(args: argparse.Namespace) -> int:
+    from nerveseg.config import load_config
+    from nerveseg.data.labels import labels_of
     from nerveseg.data.quality.clean_report import report_duplicates
 
+    data = load_config(args.preset, args.overrides).data
     report = report_duplicates(
         args.data,
         args.out,
@@ -59,6 +63,8 @@ def _run_clean(args: argparse.Namespace) -> int:
         size=tuple(args.size),
         overwrite=args.overwrite,
         skip_bad=args.skip_bad,
+        labels=labels_of(data),
+        sweep_threshold=data.sweep_threshold,
     )
     contradictory = report.contradictory
     print(

@@ -13,6 +13,7 @@ from nerveseg.cli.common import (
     positive_int,
 )
 from nerveseg.config import load_config
+from nerveseg.errors import NervesegError
 
 
 def add(commands) -> None:
@@ -37,6 +38,12 @@ def add(commands) -> None:
         help="near-duplicate pairs labelled inconsistently",
     )
     parser.add_argument("--seed", type=int, help="random seed; same seed, same files")
+    parser.add_argument(
+        "--vessel",
+        action="store_true",
+        help="label the artery as a second structure: masks hold 1 = nerve, 2 = vessel "
+        "(train with --set 'data.structures={nerve: [1], vessel: [2]}')",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace an earlier synthetic set")
     parser.add_argument(
         "--video",
@@ -66,9 +73,12 @@ def _run_synth(args: argparse.Namespace) -> int:
         "empty_fraction": args.empty_fraction,
         "contradictory_pairs": args.contradictory_pairs,
         "seed": args.seed,
+        "vessel": True if args.vessel else None,
     }
     overrides = list(args.overrides) + [f"synth.{k}={v}" for k, v in flags.items() if v is not None]
     config = load_config(args.preset, overrides).synth
+    if args.video and config.vessel:
+        raise NervesegError("--video writes nerve masks only; drop --vessel (or synth.vessel)")
     if args.video:
         sweeps = generate_sweeps(args.out, config, fps=args.fps, overwrite=args.overwrite)
         print(
@@ -78,8 +88,10 @@ def _run_synth(args: argparse.Namespace) -> int:
         )
         return 0
     summary = generate_dataset(args.out, config, overwrite=args.overwrite)
+    labels = " (masks: 1 = nerve, 2 = vessel)" if config.vessel else ""
     print(
-        f"wrote {summary.train_frames} labelled frames ({summary.empty_frames} empty) and "
-        f"{summary.test_frames} test frames to {summary.root} in {summary.seconds:.1f} s"
+        f"wrote {summary.train_frames} labelled frames ({summary.empty_frames} without a nerve)"
+        f"{labels} and {summary.test_frames} test frames to {summary.root} in "
+        f"{summary.seconds:.1f} s"
     )
     return 0

@@ -7,15 +7,16 @@ its content:
 * every sample's name, subject and files, with each file's size and modification time (the
   way ``make`` decides what is stale: a rewritten file gets a new mtime), and the hash of its
   ``train_masks.csv`` row;
-* the preprocessing settings: target size, mask thresholding, the skip-bad policy, and the
-  cache format version (bumped whenever decoding or resizing changes).
+* the preprocessing settings: target size, how frames reach it (``data.resize``), what mask
+  values mean (``data.structures``, ``data.ignore_values``), mask thresholding, the skip-bad
+  policy, and the cache format version (bumped whenever decoding or resizing changes).
 
 A changed file or setting gives a new key, hence a new cache entry; entries are never edited in
 place. The cache holds arrays only: it never replaces, moves or writes into the user's data.
 
 Layout of an entry ``KEY.npz`` (uncompressed, loads without pickle): ``images`` ``(N, h, w)``
-uint8, ``masks`` bit-packed ``(N, ceil(h*w/8))`` uint8 (one eighth of the bytes), and
-``meta`` JSON with names, original shapes and the problems skipped.
+uint8, ``masks`` bit-packed per structure ``(N, S, ceil(h*w/8))`` uint8 (one eighth of the bytes
+per structure), and ``meta`` JSON with names, original shapes and the problems skipped.
 """
 
 from __future__ import annotations
@@ -29,15 +30,18 @@ from pathlib import Path
 
 import numpy as np
 
+from nerveseg.data.labels import DEFAULT_LABELS, LabelMap
 from nerveseg.data.loading import LoadedSet, load_set
 from nerveseg.data.samples import Sample, warn_skipped
+from nerveseg.data.structures import pack, unpack
 from nerveseg.errors import Problem
 from nerveseg.files import atomic_path
 
 log = logging.getLogger(__name__)
 
 # Bump when decoding, resizing or the entry layout changes: old entries then stop matching.
-CACHE_FORMAT = 1
+# 2: masks packed per structure bit, keys name the structures and the resize mode.
+CACHE_FORMAT = 2
 ENV_CACHE_DIR = "NERVESEG_CACHE"
 
 
@@ -55,14 +59,23 @@ def cache_key(
     *,
     skip_bad: bool,
     threshold_masks: bool,
+    labels: LabelMap = DEFAULT_LABELS,
+    resize: str = "stretch",
 ) -> str:
-    """A hex digest that changes when any file, CSV row or preprocessing setting changes."""
+    """A hex digest that changes when any file, CSV row or preprocessing setting changes.
+
+    A one-structure entry is never served to a two-structure config: the structures (names,
+    values, their order) and the ignored values are part of the key.
+    """
     digest = hashlib.sha256()
     settings = {
         "format": CACHE_FORMAT,
         "size": list(size),
         "skip_bad": skip_bad,
         "threshold_masks": threshold_masks,
+        "structures": [[name, values] for name, values in labels.structures.items()],
+        "ignore_values": list(labels.ignore),
+        "resize": resize,
     }
     digest.update(json.dumps(settings, sort_keys=True).encode())
     for sample in samples:
@@ -89,6 +102,8 @@ def load_set_cached(
     size: tuple[int, int],
     *,
     cache_dir: Path | None = None,
+    labels: LabelMap = DEFAULT_LABELS,
+    resize: str = "stretch",
     skip_bad: bool = False,
     threshold_masks: bool = False,
     progress: bool = False,
@@ -101,21 +116,34 @@ def load_set_cached(
     """
     samples = list(samples)
     cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
-    key = cache_key(samples, size, skip_bad=skip_bad, threshold_masks=threshold_masks)
+    key = cache_key(
+        samples,
+        size,
+        skip_bad=skip_bad,
+        threshold_masks=threshold_masks,
+        labels=labels,
+        resize=resize,
+    )
     entry = cache_dir / f"{key}.npz"
     by_name = {sample.name: sample for sample in samples}
-    cached = _read_entry(entry, by_name)
+    cached = _read_entry(entry, by_name, labels.count)
     if cached is not None:
         log.info("using cached frames %s", entry)
         if cached.problems:
             warn_skipped(cached.problems, "loading images (cached)")
         return cached
     loaded = load_set(
-        samples, size, skip_bad=skip_bad, threshold_masks=threshold_masks, progress=progress
+        samples,
+        size,
+        labels=labels,
+        resize=resize,
+        skip_bad=skip_bad,
+        threshold_masks=threshold_masks,
+        progress=progress,
     )
     if loaded.masks is not None:
         try:
-            _write_entry(entry, loaded)
+            _write_entry(entry, loaded, labels.count)
         except OSError as exc:  # a full or read-only cache folder must not stop training
             log.warning("could not write the frame cache %s: %s", entry, exc)
         else:
@@ -123,7 +151,7 @@ def load_set_cached(
     return loaded
 
 
-def _write_entry(entry: Path, loaded: LoadedSet) -> None:
+def _write_entry(entry: Path, loaded: LoadedSet, structures: int) -> None:
     entry.parent.mkdir(parents=True, exist_ok=True)
     count, height, width = loaded.images.shape
     meta = {
@@ -131,9 +159,11 @@ def _write_entry(entry: Path, loaded: LoadedSet) -> None:
         "names": [sample.name for sample in loaded.samples],
         "original_shapes": [list(shape) for shape in loaded.original_shapes],
         "mask_shape": [height, width],
+        "structures": structures,
         "problems": [[str(p.path), p.reason] for p in loaded.problems],
     }
-    packed = np.packbits(loaded.masks.reshape(count, -1).astype(bool), axis=1)
+    planes = unpack(loaded.masks.reshape(count, 1, -1), structures)[:, :, 0]  # (N, S, h*w)
+    packed = np.packbits(planes.astype(bool), axis=2)
     with atomic_path(entry) as tmp, open(tmp, "wb") as handle:
         np.savez(
             handle,
@@ -143,7 +173,7 @@ def _write_entry(entry: Path, loaded: LoadedSet) -> None:
         )
 
 
-def _read_entry(entry: Path, by_name: dict[str, Sample]) -> LoadedSet | None:
+def _read_entry(entry: Path, by_name: dict[str, Sample], structures: int) -> LoadedSet | None:
     if not entry.is_file():
         return None
     try:
@@ -154,10 +184,15 @@ def _read_entry(entry: Path, by_name: dict[str, Sample]) -> LoadedSet | None:
     except (OSError, ValueError, KeyError) as exc:
         log.warning("ignoring a damaged frame cache %s (%s); rebuilding it", entry, exc)
         return None
-    if meta.get("format") != CACHE_FORMAT or any(name not in by_name for name in meta["names"]):
+    if (
+        meta.get("format") != CACHE_FORMAT
+        or meta.get("structures") != structures
+        or any(name not in by_name for name in meta["names"])
+    ):
         return None
     height, width = meta["mask_shape"]
-    masks = np.unpackbits(packed, axis=1, count=height * width).reshape(-1, height, width)
+    planes = np.unpackbits(packed, axis=2, count=height * width)  # (N, S, h*w) in {0, 1}
+    masks = pack(planes.reshape(len(planes), structures, height, width))
     return LoadedSet(
         samples=[by_name[name] for name in meta["names"]],
         images=images,

@@ -6,7 +6,13 @@ from dataclasses import dataclass, field
 
 from nerveseg.data.quality.cleaning import CLEAN_POLICIES
 from nerveseg.data.quality.duplicates import DEFAULT_THRESHOLD
-from nerveseg.data.structures import DEFAULT_STRUCTURES, RESIZE_MODES, check_structures
+from nerveseg.data.structures import (
+    DEFAULT_STRUCTURES,
+    RESIZE_MODES,
+    check_ignore_values,
+    check_structures,
+)
+from nerveseg.data.sweeps import SWEEP_THRESHOLD
 from nerveseg.errors import ConfigError
 from nerveseg.settings import setting
 
@@ -31,8 +37,14 @@ class DataConfig:
     # Ordered structure name -> mask values meaning it (see nerveseg.data.structures);
     # [] = any non-zero value. Channel k of every model and output is the k-th structure.
     structures: dict[str, list] = field(default_factory=lambda: dict(DEFAULT_STRUCTURES))
+    # Mask values (or colours, LabelMe labels) read as background, e.g. a "probe marker" label;
+    # any other value no structure names stops loading, naming the file.
+    ignore_values: list = field(default_factory=list)
     # stretch: each side scaled on its own; letterbox: aspect kept, padded (nerveseg.data.geometry)
     resize: str = setting("stretch", choices=RESIZE_MODES)
+    # Names without a subject (0001.png): frames closer than this (thumbnail distance) are one
+    # sweep for the split, so near-duplicates never sit on both sides (nerveseg.data.sweeps).
+    sweep_threshold: float = setting(SWEEP_THRESHOLD, above=0.0)
 
     def check(self) -> None:
         """Rules between the fields, checked once every value is in place."""
@@ -43,3 +55,4 @@ class DataConfig:
         if self.folds and self.fold >= self.folds:
             raise ConfigError(f"fold must be below folds ({self.folds}); got {self.fold}")
         check_structures(self.structures)
+        check_ignore_values(self.structures, self.ignore_values)

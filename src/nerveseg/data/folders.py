@@ -3,9 +3,13 @@
 Two labelled layouts are understood, plus a folder of images to predict on:
 
 * pairs: ``NAME.png`` beside ``NAME_mask.png`` in one folder (the Kaggle ``train/`` folder is
-  this layout with ``.tif``);
-* split: ``images/NAME.png`` with ``masks/NAME_mask.png`` or ``masks/NAME.png``;
+  this layout with ``.tif``), or beside LabelMe's ``NAME.json``;
+* split: ``images/NAME.png`` with ``masks/NAME_mask.png``, ``masks/NAME.png`` or
+  ``masks/NAME.json``;
 * unlabelled: any images in one folder; files named ``*_mask`` are masks and are ignored.
+
+A ``.json`` file is a mask (a LabelMe annotation, see :mod:`nerveseg.data.labels`) when its
+name is an image's, with or without ``_mask``; beside the images, other JSON files are left alone.
 
 Image and mask endings may differ (``.jpg`` scan, ``.png`` mask). Nothing is decoded here:
 scanning only pairs names, so it stays instant on thousands of files.
@@ -24,6 +28,7 @@ from nerveseg.errors import DataError, Problem
 log = logging.getLogger(__name__)
 
 MASK_SUFFIX = "_mask"
+LABELME_SUFFIX = ".json"  # LabelMe annotations, read by nerveseg.data.labels
 _DIGIT_RUNS = re.compile(r"(\d+)", re.ASCII)
 
 
@@ -89,8 +94,17 @@ def mask_base(stem: str) -> str | None:
     return None
 
 
+def labelme_files(folder: Path) -> list[Path]:
+    """Visible ``.json`` files directly in ``folder``, in a stable order."""
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if p.suffix.lower() == LABELME_SUFFIX and not p.name.startswith(".") and p.is_file()
+    )
+
+
 def scan_pairs(folder: Path) -> FolderScan:
-    """Pair ``NAME.ext`` with ``NAME_mask.ext`` inside one folder."""
+    """Pair ``NAME.ext`` with ``NAME_mask.ext`` (or LabelMe's ``NAME.json``) inside one folder."""
     scan = FolderScan()
     images: dict[str, list[Path]] = {}
     masks: dict[str, list[Path]] = {}
@@ -100,13 +114,17 @@ def scan_pairs(folder: Path) -> FolderScan:
             images.setdefault(path.stem, []).append(path)
         else:
             masks.setdefault(base, []).append(path)
+    for path in labelme_files(folder):
+        base = mask_base(path.stem) or path.stem
+        if base in images:
+            masks.setdefault(base, []).append(path)
     _keep_unique(scan, images, scan.images, "image")
     _keep_unique(scan, masks, scan.masks, "mask")
     return scan
 
 
 def scan_split(root: Path) -> FolderScan:
-    """Pair ``images/NAME.ext`` with ``masks/NAME_mask.ext`` or ``masks/NAME.ext``."""
+    """Pair ``images/NAME.ext`` with ``masks/NAME_mask.ext``, ``masks/NAME.ext`` or ``.json``."""
     scan = FolderScan()
     images: dict[str, list[Path]] = {}
     masks: dict[str, list[Path]] = {}
@@ -116,7 +134,8 @@ def scan_split(root: Path) -> FolderScan:
             scan.problems.append(Problem(path, reason))
             continue
         images.setdefault(path.stem, []).append(path)
-    for path in image_files(require_folder(root / "masks", "masks folder")):
+    mask_folder = require_folder(root / "masks", "masks folder")
+    for path in [*image_files(mask_folder), *labelme_files(mask_folder)]:
         masks.setdefault(mask_base(path.stem) or path.stem, []).append(path)
     _keep_unique(scan, images, scan.images, "image")
     _keep_unique(scan, masks, scan.masks, "mask")

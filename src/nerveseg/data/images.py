@@ -1,7 +1,8 @@
 """Reading scans and masks from image files, and writing masks.
 
 Every reader returns plain NumPy arrays in one convention, whatever the file held: scans as
-``(H, W)`` uint8 grayscale, masks as ``(H, W)`` bool. Anything Pillow cannot decode becomes a
+``(H, W)`` uint8 grayscale, binary masks as ``(H, W)`` bool, labelled masks as their values or
+colours (mapped to structures by :mod:`nerveseg.data.labels`). Anything Pillow cannot decode becomes a
 :class:`~nerveseg.errors.DataError` naming the file, never a traceback from inside Pillow.
 """
 
@@ -20,6 +21,7 @@ IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg")
 """File endings read as images (compared case-insensitively)."""
 
 _SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+_FEW_LABELS = 8  # a non-binary mask with at most this many values looks like a label image
 
 
 def is_image_file(path: Path) -> bool:
@@ -162,7 +164,54 @@ def read_mask(path: Path, *, threshold: bool = False) -> np.ndarray:
         f"mask is not binary ({len(present)} distinct values: {shown}); lossy formats like JPEG "
         "blur masks, save masks as PNG or TIFF"
     )
+    if len(present) <= _FEW_LABELS:  # a handful of values: labels, not compression noise
+        reason += (
+            "; if the values are labels of several structures, name them in data.structures, "
+            "e.g. {nerve: [1], vessel: [2]}"
+        )
     raise DataError([Problem(path, reason)])
+
+
+def read_mask_values(path: Path) -> np.ndarray:
+    """A mask's integer values, ``(H, W)``: grey levels, or a palette image's indices.
+
+    What :mod:`nerveseg.data.labels` maps through ``data.structures`` integers. A genuinely
+    coloured file is refused here (its luminance would be a meaningless number): its structures
+    are named by colour instead.
+
+    Raises:
+        DataError: unreadable file, or a colour mask.
+    """
+    path = Path(path)
+    return _decode(path, _indexed_values)
+
+
+def read_mask_colours(path: Path) -> np.ndarray:
+    """A mask's colours, ``(H, W, 3)`` uint8 (a palette image's colours; grey as ``(v, v, v)``).
+
+    Raises:
+        DataError: unreadable file.
+    """
+    path = Path(path)
+    return _decode(path, lambda _, image: np.asarray(image.convert("RGB")))
+
+
+_COLOUR_MODES = ("RGB", "RGBA", "RGBX", "RGBa", "CMYK", "YCbCr", "LAB", "HSV")
+
+
+def _indexed_values(path: Path, image: Image.Image) -> np.ndarray:
+    if image.mode in _COLOUR_MODES and not (image.mode in _ALPHA_MODES and _label_in_alpha(image)):
+        pixels = np.asarray(image.convert("RGB"))
+        first = pixels[..., 0]
+        if not (np.array_equal(first, pixels[..., 1]) and np.array_equal(first, pixels[..., 2])):
+            colours = np.unique(pixels.reshape(-1, 3), axis=0).tolist()
+            shown = ", ".join(str(c) for c in colours[:3]) + (" ..." if len(colours) > 3 else "")
+            reason = (
+                f"is a colour mask ({shown}); name each structure's colour in data.structures, "
+                "e.g. {nerve: [[255, 0, 0]], vessel: [[0, 0, 255]]}"
+            )
+            raise DataError([Problem(path, reason)])
+    return _mask_values(path, image)
 
 
 def _is_binary(values: np.ndarray) -> bool:

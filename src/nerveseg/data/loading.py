@@ -1,8 +1,11 @@
 """Decoding samples into arrays at one size, with every pixel-level check on the way.
 
 Each file is decoded exactly once, and that decode is where the pixel-level checks happen:
-unreadable files, masks of the wrong size, non-binary masks, and ``train_masks.csv`` rows that
-disagree with the mask file. All problems are collected and reported together.
+unreadable files, masks of the wrong size, mask values that mean no structure (non-binary masks
+for the Kaggle default), and ``train_masks.csv`` rows that disagree with the mask file. All
+problems are collected and reported together. Masks come back packed, one bit per structure
+(:mod:`nerveseg.data.structures`); frames reach the network size by ``data.resize``
+(:mod:`nerveseg.data.geometry`).
 """
 
 from __future__ import annotations
@@ -13,10 +16,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
-from PIL import Image
 
-from nerveseg.data.images import read_image, read_mask
+from nerveseg.data.geometry import fit_image, fit_mask
+from nerveseg.data.geometry import resize_image as resize_image  # where callers found it
+from nerveseg.data.images import read_image
 from nerveseg.data.kaggle import TRAIN_MASKS_CSV
+from nerveseg.data.labels import DEFAULT_LABELS, LabelMap, read_labels
 from nerveseg.data.rle import RLEError, rle_decode
 from nerveseg.data.samples import Sample, apply_skip_policy
 from nerveseg.errors import DataError, NervesegError, Problem
@@ -38,7 +43,8 @@ class LoadedSet:
     Attributes:
         samples: the samples kept, in the same order as the arrays.
         images: ``(N, h, w)`` uint8 scans.
-        masks: ``(N, h, w)`` uint8 in ``{0, 1}``, or None for an unlabelled set.
+        masks: ``(N, h, w)`` uint8 packed masks (bit ``k`` = structure ``k``; ``{0, 1}`` for one
+            structure), or None for an unlabelled set.
         original_shapes: ``(H, W)`` of each file before resizing, to map predictions back.
         problems: what was skipped (only ever non-empty with ``skip_bad=True``).
     """
@@ -64,6 +70,8 @@ def load_set(
     samples: Sequence[Sample],
     size: tuple[int, int] | None,
     *,
+    labels: LabelMap = DEFAULT_LABELS,
+    resize: str = "stretch",
     skip_bad: bool = False,
     threshold_masks: bool = False,
     progress: bool = False,
@@ -76,6 +84,9 @@ def load_set(
         size: ``(h, w)`` to resize to, or None to keep the files' size (which must then be the
             same for all). Scans use antialiased bilinear resizing; masks are area-averaged and
             kept where at least half covered, so thin nerves neither vanish nor grow.
+        labels: what mask values mean (``data.structures``, ``data.ignore_values``).
+        resize: ``stretch`` or ``letterbox`` (aspect kept, padded), see
+            :mod:`nerveseg.data.geometry`; only used with a ``size``.
         skip_bad: leave out samples with problems (listed in ``problems`` and one warning)
             instead of raising.
         threshold_masks: binarise non-binary (e.g. JPEG) masks at half range instead of refusing.
@@ -92,7 +103,7 @@ def load_set(
     labelled = any(sample.labelled for sample in samples)
 
     def decode(sample: Sample) -> _Decoded:
-        return _decode(sample, size, labelled=labelled, threshold=threshold_masks)
+        return _decode(sample, size, resize, labels, labelled=labelled, threshold=threshold_masks)
 
     with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
         decoded = list(_with_progress(pool.map(decode, samples), len(samples), progress))
@@ -115,41 +126,56 @@ def load_set(
 
 
 def read_full_mask(
-    sample: Sample, shape: tuple[int, int], *, threshold: bool = False
+    sample: Sample,
+    shape: tuple[int, int],
+    *,
+    labels: LabelMap = DEFAULT_LABELS,
+    threshold: bool = False,
 ) -> np.ndarray:
-    """The sample's ``(H, W)`` bool mask at the original resolution, from its file or RLE.
+    """The sample's ``(H, W)`` uint8 packed mask at the original resolution, from its file or RLE.
 
-    Used for full-resolution evaluation, where the competition scores.
+    Used for full-resolution evaluation, where the competition scores. One structure gives
+    ``{0, 1}``.
 
     Raises:
-        DataError: the mask is missing, unreadable, not ``shape``, or disagrees with the CSV.
+        DataError: the mask is missing, unreadable, not ``shape``, holds values that mean no
+            structure, or disagrees with the CSV.
     """
-    return _full_mask(sample, tuple(shape), threshold=threshold)
+    return _full_mask(sample, tuple(shape), labels, threshold=threshold)
 
 
 def _decode(
-    sample: Sample, size: tuple[int, int] | None, *, labelled: bool, threshold: bool
+    sample: Sample,
+    size: tuple[int, int] | None,
+    resize: str,
+    labels: LabelMap,
+    *,
+    labelled: bool,
+    threshold: bool,
 ) -> _Decoded:
     """Read one sample; problems are returned, not raised, so one bad file stops nothing."""
     try:
         image = read_image(sample.image_path)
-        mask = _full_mask(sample, image.shape, threshold=threshold) if labelled else None
+        mask = _full_mask(sample, image.shape, labels, threshold=threshold) if labelled else None
     except DataError as exc:
         return _Decoded(problems=exc.problems)
-    return _Decoded(
-        image=resize_image(image, size),
-        mask=None if mask is None else _resize_mask(mask, size),
-        shape=image.shape,
-    )
+    if size is None:
+        small, small_mask = image, None if mask is None else mask.astype(np.uint8)
+    else:
+        small = fit_image(image, size, resize)
+        small_mask = None if mask is None else fit_mask(mask, size, resize)
+    return _Decoded(image=small, mask=small_mask, shape=image.shape)
 
 
-def _full_mask(sample: Sample, shape: tuple[int, int], *, threshold: bool) -> np.ndarray:
+def _full_mask(
+    sample: Sample, shape: tuple[int, int], labels: LabelMap, *, threshold: bool
+) -> np.ndarray:
     """Mask from the file, the CSV row, or both after checking that they agree."""
     if not sample.labelled:
         raise DataError([Problem(sample.image_path, "has no mask, but the set is labelled")])
     from_file = None
     if sample.mask_path is not None:
-        from_file = read_mask(sample.mask_path, threshold=threshold)
+        from_file = read_labels(sample.mask_path, labels, threshold=threshold)
         if from_file.shape != shape:
             reason = (
                 f"mask is {_wxh(from_file.shape)} but its image is {_wxh(shape)}; "
@@ -158,15 +184,29 @@ def _full_mask(sample: Sample, shape: tuple[int, int], *, threshold: bool) -> np
             raise DataError([Problem(sample.mask_path, reason)])
     if sample.mask_rle is None:
         return from_file
+    # The CSV is Kaggle's: it holds the first structure (the nerve) only.
     from_rle = _rle_mask(sample, shape)
-    if from_file is not None and not np.array_equal(from_file, from_rle):
-        differ = int(np.count_nonzero(from_file != from_rle))
+    if from_file is None:
+        if labels.count > 1:
+            reason = (
+                f"has only its {TRAIN_MASKS_CSV} row, which holds the first structure "
+                f"({labels.names[0]}) only; give it a mask file holding every structure"
+            )
+            raise DataError([Problem(sample.image_path, reason)])
+        return from_rle.astype(np.uint8)
+    first = (from_file & 1).astype(bool)
+    if not np.array_equal(first, from_rle):
+        differ = int(np.count_nonzero(first != from_rle))
         reason = (
             f"disagrees with the {TRAIN_MASKS_CSV} row for {sample.name} ({differ} pixels "
             "differ); one of them is wrong: fix or remove the mask file or the row"
         )
+        if labels.count > 1 or not labels.binary:
+            reason += f" (the row holds the first structure, {labels.names[0]})"
+        else:
+            reason += " (a mask file of several structures needs data.structures)"
         raise DataError([Problem(sample.mask_path, reason)])
-    return from_rle
+    return from_file
 
 
 def _rle_mask(sample: Sample, shape: tuple[int, int]) -> np.ndarray:
@@ -180,23 +220,6 @@ def _rle_mask(sample: Sample, shape: tuple[int, int]) -> np.ndarray:
     except RLEError as exc:
         reason = f"its {TRAIN_MASKS_CSV} row does not fit this {_wxh(shape)} image: {exc}"
         raise DataError([Problem(sample.image_path, reason)]) from None
-
-
-def resize_image(image: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
-    """Bilinear resize; Pillow widens the filter when shrinking, which antialiases."""
-    if size is None or image.shape == tuple(size):
-        return image
-    height, width = size
-    return np.asarray(Image.fromarray(image).resize((width, height), Image.Resampling.BILINEAR))
-
-
-def _resize_mask(mask: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
-    """Area-average the mask then keep pixels at least half covered: ``{0, 1}`` uint8."""
-    if size is None or mask.shape == tuple(size):
-        return mask.astype(np.uint8)
-    height, width = size
-    cover = Image.fromarray(mask.astype(np.float32)).resize((width, height), Image.Resampling.BOX)
-    return (np.asarray(cover) >= 0.5).astype(np.uint8)
 
 
 def _stack_and_release(decoded: list[_Decoded], keep: list[int], attr: str) -> np.ndarray:

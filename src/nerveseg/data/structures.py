@@ -51,11 +51,49 @@ def check_structures(structures: Mapping[str, Any]) -> None:
         if not isinstance(values, list):
             raise ConfigError(f"structures.{name} must be a list of mask values, got {values!r}")
         for value in values:
-            if not _valid_value(value):
-                raise ConfigError(
-                    f"structures.{name}: {value!r} is not a mask value: use an integer 0-255 "
-                    "(grey / palette index), an [R, G, B] colour or a LabelMe label (text)"
-                )
+            _check_value(value, f"structures.{name}")
+    _check_one_kind([v for values in structures.values() for v in values], "structures")
+
+
+def check_ignore_values(structures: Mapping[str, list], ignore_values: Any) -> None:
+    """``data.ignore_values``: mask values (or colours, labels) read as background.
+
+    A value may not both mean a structure and be ignored: one of the two settings is a typo.
+    """
+    if not isinstance(ignore_values, list):
+        raise ConfigError(f"ignore_values must be a list of mask values, got {ignore_values!r}")
+    for value in ignore_values:
+        _check_value(value, "ignore_values")
+    named = [v for values in structures.values() for v in values]
+    _check_one_kind(named + list(ignore_values), "structures and ignore_values")
+    for value in ignore_values:
+        owners = [name for name, values in structures.items() if value in values]
+        if owners:
+            raise ConfigError(
+                f"ignore_values: {value!r} also means structure {owners[0]}; drop it from one of "
+                "data.structures and data.ignore_values"
+            )
+
+
+def _check_value(value: Any, where: str) -> None:
+    if not _valid_value(value):
+        raise ConfigError(
+            f"{where}: {value!r} is not a mask value: use an integer 0-255 "
+            "(grey / palette index), an [R, G, B] colour or a LabelMe label (text)"
+        )
+
+
+def _check_one_kind(values: list, where: str) -> None:
+    """Integers (grey levels, palette indices) and colours describe different mask files.
+
+    One pixel value cannot be both, so a set of image masks is read either way, never both
+    (LabelMe labels, being text, combine with either).
+    """
+    if any(isinstance(v, int) for v in values) and any(isinstance(v, list) for v in values):
+        raise ConfigError(
+            f"{where}: mix integers and [R, G, B] colours; image masks are read as one or the "
+            "other: give every structure its colours, or every structure its integer values"
+        )
 
 
 def _valid_value(value: Any) -> bool:

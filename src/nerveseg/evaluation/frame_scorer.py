@@ -26,11 +26,12 @@ from nerveseg.postprocess import PostprocessParams, apply_postprocess, kept_fram
 @dataclass(frozen=True)
 class NetworkFrames:
     """What the CRF step needs: ``(N, h, w)`` uint8 frames and float32 probabilities at the
-    network's input size, and each frame's original ``(H, W)``."""
+    network's input size, each frame's original ``(H, W)``, and how the model resizes."""
 
     images: np.ndarray
     probabilities: np.ndarray
     shapes: list[tuple[int, int]]
+    resize: str = "stretch"
 
 
 class FrameScorer:
@@ -62,7 +63,7 @@ class FrameScorer:
     def from_holdout(cls, held: HeldOut, device: torch.device | str = "cpu") -> FrameScorer:
         probabilities = [held.full_probability(i).astype(np.float16) for i in range(len(held))]
         truths = [held.truth(i) for i in range(len(held))]
-        network = NetworkFrames(held.images, held.probabilities, held.shapes)
+        network = NetworkFrames(held.images, held.probabilities, held.shapes, held.info.resize)
         return cls(probabilities, truths, held.presence, network, device)
 
     def per_image(self, params: PostprocessParams) -> np.ndarray:
@@ -101,7 +102,8 @@ class FrameScorer:
             return
         refined = self.refined(params)
         for prob, shape in zip(refined, self.network.shapes, strict=True):
-            yield resize_probabilities(torch.from_numpy(prob)[None], shape)[0].numpy()
+            full = resize_probabilities(torch.from_numpy(prob)[None], shape, self.network.resize)
+            yield full[0].numpy()
 
     def refined(self, params: PostprocessParams) -> np.ndarray:
         """``(N, h, w)`` network-size probabilities refined by the CRF of ``params`` (the last
@@ -126,7 +128,9 @@ class FrameScorer:
         if uses_crf(params) and self.network is not None:
             probs = torch.from_numpy(self.network.probabilities[:frames]).to(self.device)
             refine(probs, torch.from_numpy(self.network.images[:frames]), params).cpu()
-        apply_postprocess(np.stack(chosen), params, presence)
+        # One frame at a time, as prediction applies it: frames of several sizes do not stack.
+        for i, probability in enumerate(chosen):
+            apply_postprocess(probability, params, None if presence is None else float(presence[i]))
         return (time.perf_counter() - started) / len(chosen)
 
 

@@ -23,6 +23,7 @@ import torch
 from nerveseg import runs
 from nerveseg.checkpoint import ModelInfo
 from nerveseg.crf import refine
+from nerveseg.data.labels import labels_of_saved
 from nerveseg.data.loading import load_set, read_full_mask
 from nerveseg.data.samples import Sample, discover_labelled
 from nerveseg.errors import NervesegError
@@ -67,14 +68,16 @@ class HeldOut:
         return prob if params is None else refine(prob, self.images[index], params)
 
     def full_probability(self, index: int, params: PostprocessParams | None = None) -> np.ndarray:
-        """Frame ``index``'s probabilities (refined by the CRF if ``params`` ask) bilinearly
-        resized to its original size: ``(H, W)``."""
+        """Frame ``index``'s probabilities (refined by the CRF if ``params`` ask) back at its
+        original size (the model's resize): ``(H, W)``."""
         prob = torch.from_numpy(self.probability(index, params))[None]
-        return resize_probabilities(prob, self.shapes[index])[0].numpy()
+        return resize_probabilities(prob, self.shapes[index], self.info.resize)[0].numpy()
 
     def truth(self, index: int) -> np.ndarray:
-        """Frame ``index``'s ``(H, W)`` bool mask at the original size."""
-        return read_full_mask(self.samples[index], self.shapes[index])
+        """Frame ``index``'s ``(H, W)`` packed mask at the original size, read as the model's
+        run read masks (its ``data.structures``); ``{0, 1}`` for one structure."""
+        labels = labels_of_saved(self.info.config)
+        return read_full_mask(self.samples[index], self.shapes[index], labels=labels)
 
     def frame_presence(self, index: int) -> float | None:
         return None if self.presence is None else float(self.presence[index])
@@ -89,7 +92,8 @@ def predict_frames(
 ) -> HeldOut:
     """Load ``samples`` at the model's size and predict them all."""
     predictor, info = opened.predictor, opened.info
-    loaded = load_set(samples, info.image_size, progress=True)
+    labels = labels_of_saved(info.config)
+    loaded = load_set(samples, info.image_size, labels=labels, resize=info.resize, progress=True)
     probabilities = np.empty(loaded.images.shape, dtype=np.float32)
     presences: list[np.ndarray] = []
     started = time.perf_counter()

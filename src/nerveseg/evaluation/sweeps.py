@@ -16,7 +16,7 @@ import numpy as np
 
 from nerveseg.crf import refine
 from nerveseg.data.folders import natural_key
-from nerveseg.data.loading import resize_image
+from nerveseg.data.geometry import fit_image
 from nerveseg.data.streams import open_stream
 from nerveseg.errors import NervesegError
 from nerveseg.evaluation.holdout import HeldOut
@@ -27,11 +27,13 @@ from nerveseg.postprocess import PostprocessParams
 
 @dataclass(frozen=True)
 class SweepFrame:
-    """One frame of a sweep: network-size probabilities, presence, the full-size truth."""
+    """One frame of a sweep: network-size probabilities, presence, the full-size truth, and how
+    the frame reached the network's size (the model's ``resize``, to map the probabilities back)."""
 
     probabilities: np.ndarray
     presence: float | None
     truth: np.ndarray
+    resize: str = "stretch"
 
 
 def video_sweeps(
@@ -65,26 +67,32 @@ def _sweep_frames(
     info, frames = opened.info, []
     with open_stream(video) as images, open_stream(masks) as labels:
         for frame, label in zip(images, labels, strict=False):
-            small = np.array(resize_image(frame.image, info.image_size))
+            small = fit_image(frame.image, info.image_size, info.resize)
             output = opened.predictor(normalise(small[None], info.mean, info.std))
             presence = None if output.presence is None else float(output.presence[0])
             probabilities = refine(output.probabilities[0].numpy(), small, params)
-            frames.append(SweepFrame(probabilities, presence, label.image > 127))
+            truth = label.image > 127
+            frames.append(SweepFrame(probabilities, presence, truth, info.resize))
     return frames
 
 
 def sweeps_of(held: HeldOut, params: PostprocessParams | None = None) -> list[list[SweepFrame]]:
-    """The held-out frames as sweeps: one per subject, frames in natural name order, refined by
-    the CRF when ``params`` ask for it."""
-    order: dict[str, list[int]] = {}
+    """The held-out frames as sweeps: one per subject and frame size (one recording has one
+    size), frames in natural name order, refined by the CRF when ``params`` ask for it."""
+    order: dict[tuple[str, tuple[int, int]], list[int]] = {}
     for index, sample in enumerate(held.samples):
-        order.setdefault(sample.subject, []).append(index)
+        order.setdefault((sample.subject, tuple(held.shapes[index])), []).append(index)
     sweeps = []
     for indices in order.values():
         indices.sort(key=lambda i: natural_key(held.samples[i].name))
         sweeps.append(
             [
-                SweepFrame(held.probability(i, params), held.frame_presence(i), held.truth(i))
+                SweepFrame(
+                    held.probability(i, params),
+                    held.frame_presence(i),
+                    held.truth(i),
+                    held.info.resize,
+                )
                 for i in indices
             ]
         )

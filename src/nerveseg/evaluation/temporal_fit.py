@@ -154,7 +154,7 @@ class SweepScorer:
             for number, frame in enumerate(sweep):
                 step = smoother.step(frame.probabilities, frame.presence)
                 full = resize_probabilities(
-                    torch.from_numpy(step.probabilities)[None], frame.truth.shape
+                    torch.from_numpy(step.probabilities)[None], frame.truth.shape, frame.resize
                 )
                 mask = stream_mask(full[0].numpy(), shape_only, step)
                 nonempty.append(bool(mask.any()))

@@ -8,6 +8,10 @@ same validation subjects, and profiled on this machine: parameters, GFLOPs per i
 training size and at the Kaggle frame size, training images/s, inference ms/image at batch 1.
 
 Finished runs are reused, so an interrupted comparison continues with the next model.
+
+With several structures (``data.structures``) every figure is the mean over structures, and the
+table adds each structure's validation score and Dice (at the training size, from each run's
+``summary.json``) as ``val_score_<structure>`` and ``val_dice_<structure>`` columns.
 """
 
 from __future__ import annotations
@@ -16,8 +20,9 @@ import csv
 import logging
 import re
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -29,10 +34,12 @@ from nerveseg.evaluation import evaluate_run
 from nerveseg.files import atomic_write, write_json, write_text
 from nerveseg.inference import OpenedPredictor, open_predictor
 from nerveseg.models.profile import count_flops
-from nerveseg.training import continue_run
+from nerveseg.training import RunResult, continue_run
 
 log = logging.getLogger(__name__)
 
+# Each structure's columns: (figure in summary.json's val_structures, column header).
+STRUCTURE_COLUMNS = (("score", "val score"), ("dice", "val Dice"))
 # The Kaggle frame (420x580) rounded up to a size every registered model accepts (divisible by 32).
 KAGGLE_FLOPS_SIZE = (448, 608)
 RUNS = "runs"
@@ -82,6 +89,17 @@ class CompareRow:
     false_detection_rate: float
     all_empty_score: float
     run: str
+    # Per structure (several structures only): {name: {"score": .., "dice": ..}}, validation.
+    structures: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def record(self) -> dict[str, Any]:
+        """A flat row for the CSV and JSON tables: ``val_score_vessel`` etc. per structure."""
+        record = asdict(self)
+        del record["structures"]
+        for name, figures in self.structures.items():
+            for figure, _ in STRUCTURE_COLUMNS:
+                record[f"val_{figure}_{name}"] = figures.get(figure, float("nan"))
+        return record
 
 
 def parse_spec(text: str) -> ModelSpec:
@@ -137,7 +155,7 @@ def compare_models(
 
 
 def _profile_run(spec: ModelSpec, run: Path, repeats: int) -> CompareRow:
-    summary = runs.read_json(run / runs.SUMMARY)
+    result = RunResult.read(run)
     evaluation = evaluate_run(run)
     scores = evaluation.scores
     model, info = load_model(run / runs.MODEL)  # for its size; timing opens it as a predictor
@@ -147,16 +165,17 @@ def _profile_run(spec: ModelSpec, run: Path, repeats: int) -> CompareRow:
         parameters=sum(p.numel() for p in model.parameters()),
         gflops_train_size=count_flops(model, size) / 1e9,
         gflops_kaggle_size=count_flops(model, KAGGLE_FLOPS_SIZE) / 1e9,
-        train_images_per_s=float(summary["train_images_per_s"]),
+        train_images_per_s=result.train_images_per_s,
         inference_ms=inference_ms(open_predictor(run / runs.MODEL, device="cpu"), repeats),
-        epochs=int(summary["epochs_trained"]),
-        best_epoch=int(summary["best_epoch"]),
+        epochs=result.epochs_trained,
+        best_epoch=result.best_epoch,
         score=scores.score,
         dice_nerve=scores.dice_nerve,
         jaccard=scores.jaccard,
         false_detection_rate=scores.false_detection_rate,
         all_empty_score=evaluation.all_empty_score,
         run=str(run),
+        structures=result.val_structures,
     )
 
 
@@ -176,11 +195,13 @@ def inference_ms(opened: OpenedPredictor, repeats: int = 20) -> float:
 
 def write_table(out: Path, rows: list[CompareRow]) -> None:
     """``compare.csv``, ``compare.json``, ``compare.md`` and ``compare.png`` in ``out``."""
-    records = [asdict(row) for row in rows]
+    records = [row.record() for row in rows]
     write_json(out / TABLE_JSON, records)
+    # Runs of other structure sets may share a table: every column any row has, blank elsewhere.
+    columns = list(dict.fromkeys(key for record in records for key in record))
 
     def write_csv(handle) -> None:
-        writer = csv.DictWriter(handle, fieldnames=list(records[0]))
+        writer = csv.DictWriter(handle, fieldnames=columns, restval="")
         writer.writeheader()
         writer.writerows(records)
 
@@ -190,19 +211,33 @@ def write_table(out: Path, rows: list[CompareRow]) -> None:
 
 
 def markdown_table(rows: list[CompareRow]) -> str:
+    """The table as Markdown; per-structure columns only when some run has several structures."""
+    structures = list(dict.fromkeys(name for r in rows for name in r.structures))
+    extra = [f"{label} {name}" for name in structures for _, label in STRUCTURE_COLUMNS]
     header = (
         "| model | params (M) | GFLOPs train size | GFLOPs 448x608 | train img/s | "
-        "CPU ms/img | epochs (best) | score | Dice nerve | IoU | false det. | all-empty |\n"
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+        "CPU ms/img | epochs (best) | score | Dice nerve | IoU | false det. | all-empty |"
+        + "".join(f" {title} |" for title in extra)
+        + "\n|---|"
+        + "---:|" * (11 + len(extra))
+        + "\n"
     )
     lines = [
         f"| {r.model} | {r.parameters / 1e6:.2f} | {r.gflops_train_size:.2f} | "
         f"{r.gflops_kaggle_size:.1f} | {r.train_images_per_s:.1f} | {r.inference_ms:.1f} | "
         f"{r.epochs} ({r.best_epoch}) | {r.score:.3f} | {r.dice_nerve:.3f} | {r.jaccard:.3f} | "
         f"{r.false_detection_rate:.3f} | {r.all_empty_score:.3f} |"
+        + "".join(
+            f" {_cell(r, name, figure)} |" for name in structures for figure, _ in STRUCTURE_COLUMNS
+        )
         for r in rows
     ]
     return header + "\n".join(lines) + "\n"
+
+
+def _cell(row: CompareRow, structure: str, figure: str) -> str:
+    value = row.structures.get(structure, {}).get(figure)
+    return "" if value is None else f"{value:.3f}"
 
 
 def _chart(path: Path, rows: list[CompareRow]) -> None:
@@ -221,8 +256,8 @@ def _chart(path: Path, rows: list[CompareRow]) -> None:
         ("false_detection_rate", "false detections"),
     )
     step = 0.8 / len(metrics)
-    for k, (field, label) in enumerate(metrics):
-        values = [getattr(r, field) for r in rows]
+    for k, (name, label) in enumerate(metrics):
+        values = [getattr(r, name) for r in rows]
         positions = [i + (k - 1) * step for i in range(len(rows))]
         bars.bar(positions, values, width=step, label=label)
     bars.axhline(

@@ -12,6 +12,9 @@ heartbeats; once they are ``2 * tune.heartbeat_seconds`` old it is marked failed
 and its retry continues the same run folder from its last checkpoint. A trial stopped with
 Ctrl-C is queued again the same way.
 
+A trial's value is ``val/score``, with several structures the mean of each structure's score;
+``trials.csv`` then adds each structure's validation score and Dice.
+
 TPE samples (seeded per trial: ``tune.sampler_seed`` and the trial number), and the median
 rule prunes a trial whose validation score after an epoch is below the median of earlier
 trials at that epoch. Pruning stops the trainer as early stopping does, so a pruned trial is a
@@ -229,6 +232,7 @@ def _progress(study: optuna.Study) -> tuple[int, int]:
 def _objective(
     trial: optuna.Trial, base: RunConfig, dimensions: list[Dimension], study_dir: Path
 ) -> float:
+    from nerveseg.experiments.tune_report import STRUCTURES_ATTR
     from nerveseg.training import continue_run, train
 
     # Seeded by trial number, so workers sharing the study never draw the same values, and a
@@ -255,9 +259,11 @@ def _objective(
     if result.interrupted:
         _queue_again(trial)
         raise KeyboardInterrupt
+    if result.val_structures:  # several structures: each one's figures beside the mean
+        trial.set_user_attr(STRUCTURES_ATTR, result.val_structures)
     if pruning.pruned_after is not None:
         raise optuna.TrialPruned(f"pruned after epoch {pruning.pruned_after}")
-    return result.best_val_score
+    return result.best_val_score  # val/score: the mean over structures
 
 
 def _queue_again(trial: optuna.Trial) -> None:

@@ -32,6 +32,10 @@ TRIALS_CSV = "trials.csv"
 BEST = "best.yaml"
 HISTORY = "history.png"
 IMPORTANCE = "importance.png"
+# A trial's user attribute with each structure's validation figures (several structures only),
+# and the ones trials.csv shows.
+STRUCTURES_ATTR = "val_structures"
+STRUCTURE_FIGURES = ("score", "dice")
 
 _State = optuna.trial.TrialState
 
@@ -51,12 +55,22 @@ def write_reports(
 
 
 def write_trials_csv(trials, dimensions: list[Dimension], path: Path) -> None:
-    """One row per trial: number, state, value, epochs, seconds, retry_of, run, then settings."""
+    """One row per trial: number, state, value, epochs, seconds, retry_of, run, then settings.
+
+    With several structures, ``value`` is their mean validation score and each structure's
+    score and Dice follow the settings (``score_vessel``, ``dice_vessel``).
+    """
     keys = [d.key for d in dimensions]
+    structures = list(
+        dict.fromkeys(name for t in trials for name in t.user_attrs.get(STRUCTURES_ATTR, {}))
+    )
+    columns = [f"{figure}_{name}" for name in structures for figure in STRUCTURE_FIGURES]
 
     def write(handle) -> None:
         writer = csv.writer(handle)
-        writer.writerow(["number", "state", "value", "epochs", "seconds", "retry_of", "run", *keys])
+        writer.writerow(
+            ["number", "state", "value", "epochs", "seconds", "retry_of", "run", *keys, *columns]
+        )
         for t in trials:
             values = trial_values(t, dimensions)
             retry_of = t.user_attrs.get("retry_of", t.system_attrs.get("failed_trial", ""))
@@ -70,10 +84,20 @@ def write_trials_csv(trials, dimensions: list[Dimension], path: Path) -> None:
                     retry_of,
                     t.user_attrs.get("run", ""),
                     *(_cell(values.get(k, "")) for k in keys),
+                    *_structure_cells(t, structures),
                 ]
             )
 
     atomic_write(path, write)
+
+
+def _structure_cells(trial, structures: list[str]) -> list[str]:
+    figures = trial.user_attrs.get(STRUCTURES_ATTR, {})
+    return [
+        _cell(figures.get(name, {}).get(figure, ""))
+        for name in structures
+        for figure in STRUCTURE_FIGURES
+    ]
 
 
 def _cell(value: Any) -> str:

@@ -61,7 +61,7 @@ def combine(members: Sequence[tuple[Predictor, ModelInfo]]) -> tuple[Predictor, 
     are renormalised to it.
 
     Raises:
-        NervesegError: when the members need different input sizes.
+        NervesegError: when the members need different input sizes or resize modes.
     """
     if len(members) == 1:
         return members[0]
@@ -71,6 +71,12 @@ def combine(members: Sequence[tuple[Predictor, ModelInfo]]) -> tuple[Predictor, 
         raise NervesegError(
             f"ensemble members need different input sizes {sorted(sizes)}; an ensemble here "
             "shares one resized copy of each frame, so train its members at one data.image_size"
+        )
+    modes = {info.resize for _, info in members}
+    if len(modes) > 1:
+        raise NervesegError(
+            f"ensemble members resize frames differently ({', '.join(sorted(modes))}); an "
+            "ensemble shares one resized copy of each frame, so train them at one data.resize"
         )
     source = (first.mean, first.std)
     wrapped = [Renormalised(p, source, (info.mean, info.std)) for p, info in members]

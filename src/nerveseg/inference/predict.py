@@ -181,7 +181,7 @@ def _predicted_masks(
     for start in range(0, len(samples), CHUNK):
         chunk = samples[start : start + CHUNK]
         try:
-            loaded = load_set(chunk, info.image_size, skip_bad=skip_bad)
+            loaded = load_set(chunk, info.image_size, resize=info.resize, skip_bad=skip_bad)
         except DataError as exc:
             if not skip_bad:
                 raise
@@ -194,7 +194,12 @@ def _predicted_masks(
         for chunk, output in batches:
             shapes = loaded.original_shapes[chunk]
             masks = masks_at_original_size(
-                output.probabilities, shapes, params, output.presence, loaded.images[chunk]
+                output.probabilities,
+                shapes,
+                params,
+                output.presence,
+                info.resize,
+                images=loaded.images[chunk],
             )
             yield loaded.samples[chunk], masks
 

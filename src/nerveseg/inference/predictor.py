@@ -22,6 +22,7 @@ from torch.nn import functional as F
 
 from nerveseg.checkpoint import ModelInfo
 from nerveseg.crf import refine, uses_crf
+from nerveseg.data.geometry import crop_to_frame
 from nerveseg.errors import NervesegError
 from nerveseg.models.outputs import split_output
 from nerveseg.postprocess import PostprocessParams, apply_postprocess
@@ -113,8 +114,15 @@ def predict_batches(
         yield chunk, predictor(normalise(images[chunk], info.mean, info.std))
 
 
-def resize_probabilities(probabilities: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
-    """Bilinear resize of ``(N, h, w)`` probabilities to ``shape`` = ``(H, W)``."""
+def resize_probabilities(
+    probabilities: torch.Tensor, shape: tuple[int, int], resize: str = "stretch"
+) -> torch.Tensor:
+    """``(N, h, w)`` network-size probabilities back to a ``shape = (H, W)`` frame.
+
+    ``resize`` is the model's (``ModelInfo.resize``): a letterboxed frame's box is cut out
+    first (:func:`~nerveseg.data.geometry.crop_to_frame`), then the bilinear resize is the same.
+    """
+    probabilities = crop_to_frame(probabilities, shape, resize)
     if tuple(probabilities.shape[-2:]) == tuple(shape):
         return probabilities
     resized = F.interpolate(
@@ -128,13 +136,15 @@ def masks_at_original_size(
     shapes: list[tuple[int, int]],
     params: PostprocessParams,
     presence: torch.Tensor | None = None,
+    resize: str = "stretch",
     images: np.ndarray | None = None,
 ) -> list[np.ndarray]:
     """Post-processed boolean masks, each at its frame's original size.
 
     ``presence`` is the batch's ``(N,)`` presence probabilities, for the presence gate;
-    ``images`` the ``(N, h, w)`` uint8 frames the network saw, for the CRF (needed only when
-    ``params`` ask for it).
+    ``resize`` how the frames were brought to the network's size (the model's); ``images``
+    the ``(N, h, w)`` uint8 frames the network saw, for the CRF (needed only when ``params``
+    ask for it).
     """
     if uses_crf(params):
         if images is None:
@@ -144,7 +154,7 @@ def masks_at_original_size(
         probabilities = refine(probabilities, images, params)
     masks = []
     for i, (prob, shape) in enumerate(zip(probabilities, shapes, strict=True)):
-        full = resize_probabilities(prob[None], shape)[0]
+        full = resize_probabilities(prob[None], shape, resize)[0]
         frame_presence = None if presence is None else float(presence[i])
         masks.append(apply_postprocess(full, params, frame_presence))
     return masks

@@ -17,7 +17,7 @@ import numpy as np
 
 from nerveseg import runs
 from nerveseg.checkpoint import ModelInfo, load_model
-from nerveseg.data.loading import resize_image
+from nerveseg.data.geometry import fit_image
 from nerveseg.errors import NervesegError
 from nerveseg.inference.ensemble import combine
 from nerveseg.inference.predictor import (
@@ -59,11 +59,17 @@ class OpenedPredictor:
         The same steps as ``nerveseg predict`` (resize, normalise, network, the CRF if asked,
         resize back, post-processing), for a probe that hands over one frame at a time.
         """
-        small = np.array(resize_image(frame, self.info.image_size))  # writable, for torch
-        output = self.predictor(normalise(small[None], self.info.mean, self.info.std))
+        info = self.info
+        small = fit_image(frame, info.image_size, info.resize)
+        output = self.predictor(normalise(small[None], info.mean, info.std))
         shapes = [frame.shape]
         return masks_at_original_size(
-            output.probabilities, shapes, self.postprocess, output.presence, small[None]
+            output.probabilities,
+            shapes,
+            self.postprocess,
+            output.presence,
+            info.resize,
+            images=small[None],
         )[0]
 
 

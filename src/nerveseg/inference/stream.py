@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from nerveseg.crf import refine
-from nerveseg.data.loading import resize_image
+from nerveseg.data.geometry import fit_image
 from nerveseg.inference.predictor import normalise, resize_probabilities
 from nerveseg.inference.sources import OpenedPredictor
 from nerveseg.postprocess import PostprocessParams
@@ -45,10 +45,11 @@ class StreamSegmenter:
     def segment(self, image: np.ndarray) -> StreamResult:
         """``(H, W)`` uint8 frame -> its mask, given the frames before it."""
         info = self.opened.info
-        small = np.array(resize_image(image, info.image_size))  # writable, for torch
+        small = fit_image(image, info.image_size, info.resize)  # writable, for torch
         output = self.opened.predictor(normalise(small[None], info.mean, info.std))
         presence = None if output.presence is None else float(output.presence[0])
         probabilities = refine(output.probabilities[0].numpy(), small, self.params)
         step = self.filter.step(probabilities, presence)
-        full = resize_probabilities(torch.from_numpy(step.probabilities)[None], image.shape)
+        probabilities = torch.from_numpy(step.probabilities)[None]
+        full = resize_probabilities(probabilities, image.shape, info.resize)
         return StreamResult(stream_mask(full[0].numpy(), self.params, step), step.score)

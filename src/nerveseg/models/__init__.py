@@ -1,8 +1,10 @@
 """The model registry: a plain dict from name to class, and :func:`build_model`.
 
-Every model takes ``(N, 1, H, W)`` float and returns logits ``(N, 1, H, W)`` (no sigmoid), and
-has a ``size_divisor`` attribute: H and W must be multiples of it. Every model accepts
-``in_channels=1, out_channels=1, width=1.0, depth=<its default>, output_prior=0.01`` and has a
+Every model takes ``(N, 1, H, W)`` float and returns logits ``(N, S, H, W)`` (no sigmoid), one
+channel per structure (``out_channels`` = S, the entries of ``data.structures``; 1 for the
+Kaggle nerve), and has a ``size_divisor`` attribute: H and W must be multiples of it. Every
+model accepts ``in_channels=1, out_channels=1, width=1.0, depth=<its default>,
+output_prior=0.01`` and has a
 ``bottleneck`` (the module whose output is the deepest feature map), ``bottleneck_channels`` and
 ``forward_with_bottleneck(x) -> (logits, deepest features)``, which a presence head uses.
 
@@ -14,8 +16,9 @@ has a ``size_divisor`` attribute: H and W must be multiples of it. Every model a
 | `unet`             | MONAI BasicUNet (U-Net, concatenated skips)         | 4 (/16), fixed|
 | `attention_unet`   | MONAI AttentionUnet (gated, concatenated skips)     | 4 (/16)       |
 
-``build_model(name, presence_head=True, ...)`` adds a nerve-presence classifier: the model then
-returns ``(mask_logits, presence_logits)`` (see :mod:`nerveseg.models.outputs`).
+``build_model(name, presence_head=True, ...)`` adds a presence classifier, one probability per
+structure: the model then returns ``(mask_logits, presence_logits)`` (see
+:mod:`nerveseg.models.outputs`).
 """
 
 from __future__ import annotations
@@ -58,20 +61,26 @@ class ModelConfig:
     presence_head: bool = False
     encoder_weights: str = ""
 
-    def build_kwargs(self) -> dict[str, Any]:
+    def build_kwargs(self, out_channels: int = 1) -> dict[str, Any]:
         """The :func:`build_model` arguments; stored in ``model.pt`` to rebuild the network.
 
-        ``encoder_weights`` is not among them: those weights are loaded after building, so a
-        model file never depends on that file.
+        ``out_channels`` is the number of structures (``data.structures``), which the data and
+        not this section decides; it is left out at 1 so a one-structure model file reads as
+        it always did. ``encoder_weights`` is not among them: those weights are loaded after
+        building, so a model file never depends on that file.
         """
         kwargs: dict[str, Any] = {"width": self.width, "presence_head": self.presence_head}
         if self.depth:  # 0 = the architecture's own depth
             kwargs["depth"] = self.depth
+        if out_channels != 1:
+            kwargs["out_channels"] = out_channels
         return kwargs
 
 
 def build_model(name: str, presence_head: bool = False, **kwargs: object) -> nn.Module:
     """Instantiate a registered model by name, with a presence head if ``presence_head``.
+
+    The presence head gives one logit per output channel (``out_channels``, default 1).
 
     Raises:
         ConfigError: for an unknown name (the message lists the valid ones) or bad arguments.
@@ -82,7 +91,9 @@ def build_model(name: str, presence_head: bool = False, **kwargs: object) -> nn.
         model = MODELS[name](**kwargs)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"model {name!r}: {exc}") from None
-    return WithPresenceHead(model) if presence_head else model
+    if not presence_head:
+        return model
+    return WithPresenceHead(model, structures=int(kwargs.get("out_channels", 1)))
 
 
 def size_divisor(name: str, presence_head: bool = False, **kwargs: object) -> int:

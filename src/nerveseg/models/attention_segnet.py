@@ -24,8 +24,9 @@ costs one 1x1 convolution per stage; the decoder convolutions stay SegNet's, so 
 decoder keep SegNet's layout (and ImageNet initialisation of the encoder works unchanged).
 
 Shape contract: input ``(N, 1, H, W)`` float with H and W divisible by 32 (``2 ** depth``);
-output logits ``(N, 1, H, W)``, no sigmoid. At ``width=1`` the model has 32,194,694 parameters
-(SegNet's 29.44 M + 2.75 M for gates and merges).
+output logits ``(N, S, H, W)``, one channel per structure (``out_channels``), no sigmoid. At
+``width=1`` the model has 32,194,694 parameters (SegNet's 29.44 M + 2.75 M for gates and
+merges).
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ class AttentionSegNet(SegNet):
         self.merges = nn.ModuleList(ConvBNReLU(2 * c, c, kernel=1) for c in channels)
 
     def forward_with_bottleneck(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(logits (N, 1, H, W), deepest features (N, C, H / 2**(depth-1), W / 2**(depth-1)))``."""
+        """``(logits (N, S, H, W), deepest features (N, C, H / 2**(depth-1), W / 2**(depth-1)))``."""
         check_divisible(x, self.size_divisor, type(self).__name__)
         skips: list[tuple[torch.Tensor, torch.Tensor]] = []
         for encode in self.encoders:

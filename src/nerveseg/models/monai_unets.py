@@ -14,9 +14,9 @@ options: its convolution blocks use batch norm and ReLU, but the 3x3 convolution
 gated skip with the upsampled features uses MONAI's defaults, instance norm (without running
 statistics, so it normalises each frame also in eval mode) and PReLU; we leave MONAI's network
 as it is. The wrappers add what our contract asks: ``(N, 1, H, W)`` in, logits
-``(N, 1, H, W)`` out, a ``size_divisor`` with a helpful error, ``width`` and ``depth`` knobs, the
-output bias at the foreground prior, and ``forward_with_bottleneck`` for a presence head. The
-weights keep MONAI's names under ``net.``.
+``(N, S, H, W)`` out (S = ``out_channels``, one per structure), a ``size_divisor`` with a
+helpful error, ``width`` and ``depth`` knobs, the output bias at the foreground prior, and
+``forward_with_bottleneck`` for a presence head. The weights keep MONAI's names under ``net.``.
 
 MONAI is imported inside the constructors: ``import monai.networks.nets`` takes ~4 s on top of
 torch (measured on the 2-core CI machine), which every ``nerveseg`` command would otherwise pay.
@@ -37,7 +37,7 @@ class UNet(nn.Module):
 
     Args:
         in_channels: image channels (1 for ultrasound).
-        out_channels: logits per pixel (1 for nerve / background).
+        out_channels: logits per pixel, one per structure (1: the nerve).
         width: multiplies every channel count (64-128-256-512-1024 and the last stage's 64).
         depth: poolings; ``BasicUNet`` has exactly 4, so only 4 is accepted.
         output_prior: the foreground probability the untrained model predicts (see
@@ -84,7 +84,7 @@ class UNet(nn.Module):
         return self.forward_with_bottleneck(x)[0]
 
     def forward_with_bottleneck(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(logits (N, 1, H, W), deepest features (N, C, H / 16, W / 16))``.
+        """``(logits (N, S, H, W), deepest features (N, C, H / 16, W / 16))``.
 
         The same computation as ``BasicUNet.forward``, spelled out to hand back the bottleneck.
         """
@@ -107,7 +107,7 @@ class AttentionUNet(nn.Module):
 
     Args:
         in_channels: image channels (1 for ultrasound).
-        out_channels: logits per pixel (1 for nerve / background).
+        out_channels: logits per pixel, one per structure (1: the nerve).
         width: multiplies every channel count (64, 128, ... doubling per stage).
         depth: downsamplings (stride-2 convolutions), 1 to 5; 4 by default.
         output_prior: the foreground probability the untrained model predicts (see
@@ -162,7 +162,7 @@ class AttentionUNet(nn.Module):
         return self.forward_with_bottleneck(x)[0]
 
     def forward_with_bottleneck(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(logits (N, 1, H, W), deepest features (N, C, H / 2**depth, W / 2**depth))``.
+        """``(logits (N, S, H, W), deepest features (N, C, H / 2**depth, W / 2**depth))``.
 
         The same computation as MONAI's recursive ``AttentionUnet.forward``, unrolled into a
         loop down and a loop up so the bottleneck can be handed back.

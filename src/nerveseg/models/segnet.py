@@ -4,11 +4,12 @@ Architecture for Image Segmentation", TPAMI 2017).
 Encoder: the 13 convolutions of VGG16 with batch norm, in 5 stages, each stage ending in a 2x2
 max-pooling that remembers where each maximum came from. Decoder: the mirror image; each stage
 first *unpools* with the indices of its encoder stage (no learned upsampling, no skip features),
-then densifies the sparse map with convolutions. A last 3x3 convolution gives one logit per pixel.
+then densifies the sparse map with convolutions. A last 3x3 convolution gives one logit per pixel
+and structure.
 
 Shape contract: input ``(N, 1, H, W)`` float with H and W divisible by 32 (``2 ** depth``);
-output logits ``(N, 1, H, W)``, no sigmoid. At ``width=1`` with 1 input and 1 output channel the
-model has 29,442,433 parameters (29.44 M).
+output logits ``(N, S, H, W)``, one channel per structure (``out_channels``), no sigmoid. At
+``width=1`` with 1 input and 1 output channel the model has 29,442,433 parameters (29.44 M).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ class SegNet(nn.Module):
 
     Args:
         in_channels: image channels (1 for ultrasound).
-        out_channels: logits per pixel (1 for nerve / background).
+        out_channels: logits per pixel, one per structure (1: the nerve).
         width: multiplies every channel count; 0.25 gives a 1.8 M-parameter real-time variant.
         depth: how many of ``stages`` to use (each halves the resolution once); 5 = all of VGG16.
         stages: the (channels, convolutions) of each encoder stage; VGG16's by default.
@@ -107,7 +108,7 @@ class SegNet(nn.Module):
         return self.forward_with_bottleneck(x)[0]
 
     def forward_with_bottleneck(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(logits (N, 1, H, W), deepest features (N, C, H / 2**(depth-1), W / 2**(depth-1)))``."""
+        """``(logits (N, S, H, W), deepest features (N, C, H / 2**(depth-1), W / 2**(depth-1)))``."""
         check_divisible(x, self.size_divisor, type(self).__name__)
         pooled: list[tuple[torch.Tensor, torch.Size]] = []
         for encode in self.encoders:

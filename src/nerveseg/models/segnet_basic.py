@@ -15,7 +15,8 @@ redundant); we follow it. The Caffe model's input LRN layer is left out: our inp
 standardised already.
 
 Shape contract: input ``(N, 1, H, W)`` float with H and W divisible by 16 (``2 ** depth``);
-output logits ``(N, 1, H, W)``, no sigmoid. At ``width=1`` the model has 1,409,153 parameters.
+output logits ``(N, S, H, W)``, one channel per structure (``out_channels``), no sigmoid. At
+``width=1`` the model has 1,409,153 parameters.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ class SegNetBasic(nn.Module):
 
     Args:
         in_channels: image channels (1 for ultrasound).
-        out_channels: logits per pixel (1 for nerve / background).
+        out_channels: logits per pixel, one per structure (1: the nerve).
         width: multiplies the 64 channels of every layer.
         depth: encoder (and decoder) stages; the paper's is 4.
         kernel: convolution size; the paper's is 7.
@@ -93,7 +94,7 @@ class SegNetBasic(nn.Module):
         return self.forward_with_bottleneck(x)[0]
 
     def forward_with_bottleneck(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(logits (N, 1, H, W), deepest features (N, C, H / 2**(depth-1), W / 2**(depth-1)))``."""
+        """``(logits (N, S, H, W), deepest features (N, C, H / 2**(depth-1), W / 2**(depth-1)))``."""
         check_divisible(x, self.size_divisor, type(self).__name__)
         pooled: list[tuple[torch.Tensor, torch.Size]] = []
         for encode in self.encoders:

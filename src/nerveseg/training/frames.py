@@ -17,10 +17,13 @@ import torch
 from nerveseg import runs
 from nerveseg.data.cache import load_set_cached
 from nerveseg.data.config import DataConfig
+from nerveseg.data.labels import labels_of
 from nerveseg.data.loading import LoadedSet, load_set
 from nerveseg.data.quality.cleaning import clean_training_frames
 from nerveseg.data.samples import discover_labelled
 from nerveseg.data.splits import fold_by_subject, split_by_subject
+from nerveseg.data.structures import unpack
+from nerveseg.data.sweeps import with_sweep_subjects
 from nerveseg.errors import NervesegError
 from nerveseg.files import write_json
 from nerveseg.training.datamodule import CachedFrames, FramesDataModule
@@ -37,7 +40,7 @@ class TrainingFrames:
         mean, std: normalisation of [0, 1] intensities, from the training frames.
         original_shape: the first frame's ``(H, W)``, to scale area thresholds.
         train_count: training frames after cleaning.
-        val_nonempty: ``(V,)`` bool, which validation masks have a nerve.
+        val_nonempty: ``(V, S)`` bool, which validation masks show each structure.
         records: what the run folder records about the frames, by file name (``split.json``,
             ``clean.json``); written by :func:`record_frames` once the folder is ready.
     """
@@ -78,7 +81,7 @@ def prepare_frames(
         std=std,
         original_shape=data.original_shapes[0],
         train_count=len(train_images),
-        val_nonempty=data.masks[val_idx].reshape(len(val_idx), -1).any(1),
+        val_nonempty=structures_shown(data.masks[val_idx], len(data_config.structures)),
         records={name: record for name, record in records.items() if record is not None},
     )
 
@@ -97,15 +100,14 @@ def load_training_data(config: DataConfig) -> LoadedSet:
     samples = discover_labelled(root, skip_bad=config.skip_bad)
     size = tuple(config.image_size)
     log.info("loading %d labelled frames from %s at %dx%d", len(samples), root, *size)
+    how = {"labels": labels_of(config), "resize": config.resize, "skip_bad": config.skip_bad}
     if config.cache:
         cache_dir = Path(config.cache_dir) if config.cache_dir else None
-        data = load_set_cached(
-            samples, size, cache_dir=cache_dir, skip_bad=config.skip_bad, progress=True
-        )
+        data = load_set_cached(samples, size, cache_dir=cache_dir, progress=True, **how)
     else:
-        data = load_set(samples, size, skip_bad=config.skip_bad, progress=True)
+        data = load_set(samples, size, progress=True, **how)
     warn_about_labels(data, root)
-    return data
+    return with_sweep_subjects(data, config.sweep_threshold)
 
 
 def warn_about_labels(data: LoadedSet, root: Path) -> None:
@@ -156,6 +158,11 @@ def split_frames(
         "val": [names[i] for i in val_idx],
     }
     return train_idx, val_idx, record
+
+
+def structures_shown(masks: np.ndarray, count: int) -> np.ndarray:
+    """``(N, S)`` bool: which of ``count`` structures each packed ``(N, h, w)`` mask shows."""
+    return unpack(masks, count).reshape(len(masks), count, -1).any(2)
 
 
 def intensity_stats(images: np.ndarray) -> tuple[float, float]:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from nerveseg.files import atomic_write
 from nerveseg.runs import LOGS, METRICS, VAL_SCORE
+from nerveseg.training.validation import FIGURES
 
 
 def next_session_name(run: Path) -> str:
@@ -47,6 +48,22 @@ def best_row(rows: list[dict[str, float]], monitor: str = VAL_SCORE) -> dict[str
     """The first epoch with the highest ``monitor`` (as ModelCheckpoint keeps it), or {}."""
     scored = [r for r in rows if monitor in r and not math.isnan(r[monitor])]
     return max(scored, key=lambda r: r[monitor]) if scored else {}
+
+
+def structure_figures(row: dict[str, float], structures: list[str]) -> dict[str, dict[str, float]]:
+    """Each structure's validation figures in a ``metrics.csv`` row: ``{name: {figure: value}}``.
+
+    Empty for the single nerve: its figures are the row's own (``val/score``,
+    ``val/dice_nerve`` ...). A figure the row lacks (no such frame) is NaN.
+    """
+    if structures == ["nerve"]:
+        return {}
+    several = len(structures) > 1
+    figures = {}
+    for name in structures:
+        keys = {f: f"val/{f}_{name}" if several or f == "dice" else f"val/{f}" for f in FIGURES}
+        figures[name] = {f: float(row.get(key, float("nan"))) for f, key in keys.items()}
+    return figures
 
 
 def _session_number(path: Path) -> int:

@@ -1,14 +1,17 @@
 """The LightningModule: model, loss, validation metrics and optimizer, and nothing else.
 
 Conversion to float, augmentation and normalisation happen after the batch reaches its device,
-so a GPU does that work itself and never waits on CPU workers. Validation scores masks made by
-the run's post-processing (threshold and gates, at the training size) exactly as the
-competition scores them, per image.
+so a GPU does that work itself and never waits on CPU workers; that is also where the packed
+masks (a bit per structure, see :mod:`nerveseg.data.structures`) become one channel per
+structure. Validation scores masks made by the run's post-processing (threshold and gates, at
+the training size) exactly as the competition scores them, per image and per structure
+(:mod:`nerveseg.training.validation`).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import lightning as L
 import torch
@@ -16,13 +19,13 @@ from lightning.pytorch.callbacks import Timer
 from torch import nn
 from torchmetrics import MeanMetric
 
-from nerveseg import runs
 from nerveseg.config import OptimConfig
 from nerveseg.data.augment import augment_batch
-from nerveseg.metrics import dice
-from nerveseg.models.outputs import split_output
+from nerveseg.data.structures import DEFAULT_STRUCTURES, unpack
+from nerveseg.models.outputs import presence_columns, split_output
 from nerveseg.postprocess import PostprocessParams, postprocess_batch
 from nerveseg.training.schedule import budget_progress, warmup_cosine
+from nerveseg.training.validation import StructureValidation, prog_bar_names
 
 
 class SegmentationModule(L.LightningModule):
@@ -39,6 +42,8 @@ class SegmentationModule(L.LightningModule):
             (:meth:`~nerveseg.postprocess.PostprocessParams.scaled`).
         seed: reseeds augmentation each epoch so a resumed run repeats it exactly.
         channels_last: NHWC memory layout for the model and its inputs (GPU speed).
+        structures: the structure names in channel order (``data.structures``); the model has
+            one output channel per structure.
     """
 
     def __init__(
@@ -52,6 +57,7 @@ class SegmentationModule(L.LightningModule):
         postprocess: PostprocessParams | None = None,
         seed: int = 0,
         channels_last: bool = False,
+        structures: Sequence[str] = tuple(DEFAULT_STRUCTURES),
     ) -> None:
         super().__init__()
         self.channels_last = channels_last
@@ -60,11 +66,9 @@ class SegmentationModule(L.LightningModule):
         self.augmentation = augmentation
         self.postprocess = postprocess or PostprocessParams()
         self.seed = seed
+        self.structures = list(structures)
         self.val_loss = MeanMetric()
-        self.val_score = MeanMetric()
-        self.val_dice_nerve = MeanMetric()
-        self.val_false_detection = MeanMetric()
-        self.val_presence_accuracy = MeanMetric()
+        self.val_figures = StructureValidation(self.structures)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.model(images)
@@ -72,7 +76,7 @@ class SegmentationModule(L.LightningModule):
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         images, masks = batch
         images = images.float() / 255.0
-        masks = masks.float()
+        masks = unpack(masks[:, 0], len(self.structures)).float()  # (B, S, h, w) {0, 1}
         if self.trainer is not None and self.trainer.training:
             # Augmentation draws depend only on (seed, step): a resumed run repeats them exactly,
             # whatever order Lightning's hooks run in after a restore.
@@ -118,37 +122,26 @@ class SegmentationModule(L.LightningModule):
         output = self(images)
         self.val_loss.update(self.loss(output, masks), weight=len(images))
         logits, presence_logits = split_output(output)
-        presence = None if presence_logits is None else torch.sigmoid(presence_logits.float())
-        predicted = postprocess_batch(torch.sigmoid(logits[:, 0]), self.postprocess, presence)
-        truth = masks[:, 0] > 0.5
-        per_image = dice(predicted, truth).float()
-        self.val_score.update(per_image)
-        has_nerve = truth.flatten(1).any(1)
-        if has_nerve.any():
-            self.val_dice_nerve.update(per_image[has_nerve])
-        if (~has_nerve).any():
-            detected = predicted.flatten(1).any(1)[~has_nerve].float()
-            self.val_false_detection.update(detected)
-        if presence is not None:
-            self.val_presence_accuracy.update(((presence >= 0.5) == has_nerve).float())
+        presence = None
+        if presence_logits is not None:
+            presence = presence_columns(torch.sigmoid(presence_logits.float()))  # (B, S)
+        predicted = postprocess_batch(torch.sigmoid(logits), self.postprocess, presence)
+        self.val_figures.update(predicted, masks > 0.5, presence)
 
     def on_validation_epoch_end(self) -> None:
-        for name, metric in (
-            ("val/loss", self.val_loss),
-            (runs.VAL_SCORE, self.val_score),
-            ("val/dice_nerve", self.val_dice_nerve),
-            ("val/false_detection_rate", self.val_false_detection),
-            ("val/presence_accuracy", self.val_presence_accuracy),
-        ):
-            # compute() adds up every process's sums (DDP), so every process calls it, also one
-            # whose slice held no frame of this kind; NaN = no such frame anywhere, no row.
-            if metric.update_count or self.trainer.world_size > 1:
-                value = metric.compute()
-                if not torch.isnan(value):
-                    # Already reduced: sync_dist averages equal values (and keeps Lightning quiet).
-                    prog_bar = name in (runs.VAL_SCORE, "val/dice_nerve")
-                    self.log(name, value, prog_bar=prog_bar, sync_dist=True)
-            metric.reset()
+        # compute() adds up every process's sums (DDP), so every process calls it, also one
+        # whose slice held no frame of this kind; NaN = no such frame anywhere, no row.
+        world_size = self.trainer.world_size
+        values = {}
+        if self.val_loss.update_count or world_size > 1:
+            values["val/loss"] = self.val_loss.compute()
+        self.val_loss.reset()
+        values.update(self.val_figures.compute(world_size))
+        shown = prog_bar_names(self.structures)
+        for name, value in values.items():
+            if not torch.isnan(value):
+                # Already reduced: sync_dist averages equal values (and keeps Lightning quiet).
+                self.log(name, value, prog_bar=name in shown, sync_dist=True)
 
     def configure_optimizers(self):
         optimizer = torch.optim.Adam(

@@ -14,8 +14,9 @@ import dataclasses
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import numpy as np
@@ -35,7 +36,7 @@ from nerveseg.models import build_model, size_divisor
 from nerveseg.models.pretrained import load_vgg16_bn_encoder
 from nerveseg.settings import check_all
 from nerveseg.training.frames import TrainingFrames, prepare_frames, record_frames
-from nerveseg.training.metrics_log import best_row, merge_sessions
+from nerveseg.training.metrics_log import best_row, merge_sessions, structure_figures
 from nerveseg.training.module import SegmentationModule
 from nerveseg.training.trainer import build_trainer, fit
 
@@ -44,7 +45,13 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class RunResult:
-    """What a finished training run reports (also written as ``summary.json``)."""
+    """What a finished training run reports (also written as ``summary.json``).
+
+    ``best_val_score`` is the mean over structures of each structure's validation score.
+    ``val_structures`` holds each structure's validation figures at the best epoch
+    (``{"vessel": {"score": .., "dice": .., ...}}``); it is left out of ``summary.json`` for the
+    single nerve, whose figures the other fields already are.
+    """
 
     run: str
     best_epoch: int
@@ -58,15 +65,21 @@ class RunResult:
     train_images_per_s: float
     seconds: float
     interrupted: bool = False
+    val_structures: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @classmethod
     def read(cls, run: Path) -> RunResult:
         """The result a finished run recorded in its ``summary.json``."""
         summary = runs.read_json(Path(run) / runs.SUMMARY)
         known = {f.name for f in dataclasses.fields(cls)}
-        return cls(
-            **{k: (float("nan") if v is None else v) for k, v in summary.items() if k in known}
-        )
+        return cls(**{k: _nan_for_none(v) for k, v in summary.items() if k in known})
+
+
+def _nan_for_none(value: Any) -> Any:
+    """JSON's null back to NaN (an undefined average), in nested figures too."""
+    if isinstance(value, dict):
+        return {k: _nan_for_none(v) for k, v in value.items()}
+    return float("nan") if value is None else value
 
 
 def train(
@@ -125,7 +138,7 @@ def check_startup(config: RunConfig) -> None:
     The network is built on the ``meta`` device (no memory), so a size it cannot take or an
     argument it refuses is reported in one line before minutes of decoding.
     """
-    divisor = size_divisor(config.model.name, **config.model.build_kwargs())
+    divisor = size_divisor(config.model.name, **model_kwargs(config))
     height, width = config.data.image_size
     if height % divisor or width % divisor:
         fit_size = [max(divisor, round(v / divisor) * divisor) for v in (height, width)]
@@ -162,6 +175,11 @@ def precision_problem(train_config: TrainConfig) -> str | None:
     return None
 
 
+def model_kwargs(config: RunConfig) -> dict[str, Any]:
+    """The network's arguments: the ``model`` section's, and one output per structure."""
+    return config.model.build_kwargs(out_channels=len(config.data.structures))
+
+
 def check_resumable_checkpoint(path: Path) -> None:
     """Refuse a last checkpoint that does not load as plain tensors and values.
 
@@ -185,7 +203,7 @@ def build_module(
     ``load_encoder`` is False for a resumed run: its checkpoint holds the weights already.
     """
     L.seed_everything(config.train.seed, workers=True, verbose=False)
-    model = build_model(config.model.name, **config.model.build_kwargs())
+    model = build_model(config.model.name, **model_kwargs(config))
     if config.model.encoder_weights and load_encoder:
         load_vgg16_bn_encoder(model, Path(config.model.encoder_weights))
     postprocess = config.postprocess.for_model(config.model.presence_head)
@@ -199,6 +217,7 @@ def build_module(
         postprocess=postprocess.scaled(frames.original_shape, tuple(config.data.image_size)),
         seed=config.train.seed,
         channels_last=config.train.channels_last,
+        structures=list(config.data.structures),
     )
 
 
@@ -267,7 +286,7 @@ def _other_process_result(run: Path, trainer: L.Trainer, frames: TrainingFrames)
         val_false_detection_rate=float("nan"),
         all_empty_val_score=all_empty_score(frames.val_nonempty),
         train_images=frames.train_count,
-        val_images=int(frames.val_nonempty.size),
+        val_images=len(frames.val_nonempty),
         train_images_per_s=float("nan"),
         seconds=float("nan"),
         interrupted=bool(trainer.interrupted),
@@ -293,7 +312,7 @@ def _finish(
     )
     info = ModelInfo(
         model_name=config.model.name,
-        model_kwargs=config.model.build_kwargs(),
+        model_kwargs=model_kwargs(config),
         image_size=tuple(config.data.image_size),
         mean=frames.mean,
         std=frames.std,
@@ -301,6 +320,8 @@ def _finish(
         epoch=int(metrics.get("epoch", -1)),
         score=float(metrics.get(runs.VAL_SCORE, float("nan"))),
         config=to_dict(config),
+        structures=list(config.data.structures),
+        resize=config.data.resize,
     )
     save_model_file(run / runs.MODEL, model, info)
     result = RunResult(
@@ -312,11 +333,20 @@ def _finish(
         val_false_detection_rate=float(metrics.get("val/false_detection_rate", float("nan"))),
         all_empty_val_score=all_empty_score(frames.val_nonempty),
         train_images=frames.train_count,
-        val_images=int(frames.val_nonempty.size),
+        val_images=len(frames.val_nonempty),
         train_images_per_s=float(np.median(speeds)) if speeds else float("nan"),
         seconds=time.perf_counter() - started,
         interrupted=bool(trainer.interrupted),
+        val_structures=structure_figures(metrics, list(config.data.structures)),
     )
     if not trainer.interrupted:
-        write_json(run / runs.SUMMARY, result.__dict__)
+        write_json(run / runs.SUMMARY, summary_record(result))
     return result
+
+
+def summary_record(result: RunResult) -> dict[str, Any]:
+    """``summary.json``'s content: ``val_structures`` only where it adds something."""
+    record = dict(result.__dict__)
+    if not record["val_structures"]:
+        del record["val_structures"]
+    return record

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from nerveseg import __version__, runs
-from nerveseg.data.folders import natural_key, require_folder, scan_pairs
+from nerveseg.data.folders import LABELME_SUFFIX, natural_key, require_folder, scan_pairs
 from nerveseg.errors import NervesegError
 from nerveseg.files import write_json
 from nerveseg.inference.export import export_model
@@ -83,6 +83,7 @@ def prepare_model(source: Path, folder: Path) -> dict[str, Any]:
         "model_name": opened.info.model_name,
         "model_kwargs": opened.info.model_kwargs,
         "image_size": list(opened.info.image_size),
+        "resize": opened.info.resize,
         "mean": opened.info.mean,
         "std": opened.info.std,
         "postprocess": opened.postprocess.to_dict(),
@@ -105,7 +106,9 @@ def find_frames(folder: Path) -> list[Frame]:
     if not scan.images:
         raise NervesegError(f"{folder}: no images to show (looked for .png, .tif, .jpg files)")
     names = sorted(scan.images, key=natural_key)
-    return [Frame(n, scan.images[n], scan.masks.get(n)) for n in names]
+    # The page decodes image masks only; a LabelMe NAME.json beside a frame is left out.
+    masks = {n: m for n, m in scan.masks.items() if m.suffix.lower() != LABELME_SUFFIX}
+    return [Frame(n, scan.images[n], masks.get(n)) for n in names]
 
 
 def frames_listing(frames: list[Frame]) -> dict[str, Any]:

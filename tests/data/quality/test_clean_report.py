@@ -96,3 +96,22 @@ def test_report_without_contradictions_writes_both_files_and_overwrites_only_whe
         write_clean_report(tmp_path, groups, samples, images, masks)
     write_clean_report(tmp_path, [], samples, images, masks, overwrite=True)
     assert read_rows(csv_path) == []
+
+
+def test_clean_judges_each_structure_of_a_two_structure_set(tmp_path, capsys):
+    root = tmp_path / "data"
+    config = SynthConfig(
+        subjects=2, frames_per_subject=12, test_frames=0, width=160, height=128,
+        contradictory_pairs=2, vessel=True,
+    )  # fmt: skip
+    generate_dataset(root, config)
+    out = tmp_path / "report"
+    # Without the setting the masks (0, 1, 2) are refused in one line naming the setting.
+    assert main(["clean", str(root), "--out", str(out)]) == 2
+    assert "data.structures" in capsys.readouterr().err and not out.exists()
+    structures = ["--set", "data.structures={nerve: [1], vessel: [2]}"]
+    assert main(["clean", str(root), "--out", str(out), *structures]) == 0
+    assert "2 contradictory" in capsys.readouterr().out
+    rows = [r for r in read_rows(out / "duplicate_groups.csv") if r["contradictory"] == "1"]
+    # The copies keep the vessel and lose the nerve: the nerve is what contradicts.
+    assert [r["reason"] for r in rows] == ["nerve: 1 of 2 masks empty"] * 2

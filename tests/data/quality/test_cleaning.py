@@ -131,3 +131,14 @@ def test_bad_policy_names_the_valid_ones(case):
         clean_training_frames(*case, "vote")
     with pytest.raises(ConfigError, match="unknown cleaning policy"):
         apply_policy(case[1], [], "Union")
+
+
+def test_each_structure_is_merged_on_its_own():
+    # Packed masks: bit 0 nerve, bit 1 vessel. A group of three copies of one picture.
+    members = np.stack([mask(X) | mask(Y) * 2, EMPTY + mask(Y) * 2, mask(X) | mask(X) * 2])
+    group = DuplicateGroup("a", [0, 1, 2], True, "1 of 3 masks empty", 0.0)
+    union = apply_policy(members, [group], "union").masks
+    assert union[0][X] == 3 and union[0][Y] == 2 and (union == union[0]).all()
+    majority = apply_policy(members, [group], "majority").masks
+    # Nerve at X in 2 of 3: kept; vessel at Y in 2 of 3: kept; vessel at X in 1 of 3: dropped.
+    assert majority[0][X] == 1 and majority[0][Y] == 2 and (majority == majority[0]).all()

@@ -225,3 +225,78 @@ def test_inspect_command_on_an_empty_folder_is_one_clear_error(tmp_path, capsys)
     assert main(["inspect", str(tmp_path / "empty"), "--out", str(tmp_path / "out")]) == 2
     assert "no images found" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+# ---- own scans: several sizes, borders, structures, no subjects ---------------------------------
+
+
+def _own_scans(root: Path) -> Path:
+    """Six frames named 0001..0006 in images/ + masks/, two sizes with black borders, palette
+    masks of two structures (1 = nerve, 2 = vessel) and one mask holding an unknown value 5."""
+    rng = np.random.default_rng(3)
+    for number in range(1, 7):
+        wide = number % 2 == 0
+        shape = (50, 100) if wide else (60, 80)
+        image = rng.integers(40, 256, shape, dtype=np.uint8)
+        if wide:
+            image[:, :5] = 0  # left and right borders, in every wide frame
+            image[:, -7:] = rng.integers(0, 9, (50, 7))  # faint noise still counts as black
+        else:
+            image[-10 - number :, :] = 0  # a bottom border of 10 rows, deeper in some frames
+        mask = np.zeros(shape, np.uint8)
+        mask[10:20, 20:30] = 1  # 100 nerve pixels in every frame
+        if number <= 4:
+            mask[30:35, 40:50] = 2  # 50 vessel pixels in four frames
+        if number == 6:
+            mask[0, 0] = 5
+        (root / "images").mkdir(parents=True, exist_ok=True)
+        (root / "masks").mkdir(exist_ok=True)
+        Image.fromarray(image).save(root / "images" / f"{number:04d}.png")
+        palette = Image.fromarray(mask, mode="P")
+        palette.putpalette([0, 0, 0, 255, 0, 0, 0, 0, 255] + [0] * 759)
+        palette.save(root / "masks" / f"{number:04d}.png")
+    return root
+
+
+def test_own_scans_report_sizes_borders_and_structures(tmp_path):
+    from nerveseg.data.labels import label_map
+    from nerveseg.data.quality.inspection_report import summary_text
+
+    root = _own_scans(tmp_path / "own")
+    with pytest.warns(UserWarning, match="skipped"):
+        found = inspect_data(root, (16, 20), labels=label_map({"nerve": [1], "vessel": [2]}))
+    (problem,) = found.problems
+    assert problem.path.name == "0006.png" and "value(s) 5 mean no structure" in problem.reason
+    summary = summarise(found)
+    sizes = {(s["width"], s["height"]): s["frames"] for s in summary["image_sizes"]}
+    assert sizes == {(80, 60): 3, (100, 50): 2}
+    borders = {(s["width"], s["height"]): s for s in summary["borders"]}
+    assert borders[(100, 50)]["every_frame"] == {"top": 0, "bottom": 0, "left": 5, "right": 7}
+    tall = borders[(80, 60)]
+    assert tall["every_frame"]["bottom"] == 11 and tall["median_frame"]["bottom"] == 13
+    nerve, vessel = summary["structures"]
+    pixels = 3 * 60 * 80 + 2 * 50 * 100
+    assert (nerve["name"], nerve["frames"], vessel["frames"]) == ("nerve", 5, 4)
+    assert nerve["pixel_share"] == pytest.approx(5 * 100 / pixels)
+    assert vessel["pixel_share"] == pytest.approx(4 * 50 / pixels)
+    assert found.sweeps and summary["subjects_are_sweeps"]
+    text = summary_text(found)
+    assert "nerve 5 (100%)" in text and "vessel 4 (80%)" in text
+    assert "100x50: 0 / 0 / 5 / 7" in text and "80x60: 0 / 11 / 0 / 0 (median frame 0 / 13" in text
+    assert any("carry no subject" in w for w in found.warnings)
+    assert any("2 different sizes" in w and "letterbox" in w for w in found.warnings)
+
+
+def test_inspect_command_takes_the_structures_setting(tmp_path, capsys):
+    root = _own_scans(tmp_path / "own")
+    out = tmp_path / "report"
+    args = ["inspect", str(root), "--out", str(out), "--size", "16", "20"]
+    structures = ["--set", "data.structures={nerve: [1], vessel: [2]}"]
+    assert main([*args, *structures, "--set", "data.ignore_values=[5]"]) == 0
+    printed = capsys.readouterr().out
+    assert "failing files: 0" in printed and "vessel 4 (67%)" in printed
+    assert (out / "contact_sheet.png").is_file()
+    # Without the setting the palette masks are not binary: listed, not a crash.
+    with pytest.warns(UserWarning, match="skipped"):
+        assert main([*args, "--overwrite"]) == 0
+    assert "failing files: 5" in capsys.readouterr().out  # all but the binary 0005

@@ -188,3 +188,46 @@ def test_bad_settings_fail_clearly_and_write_nothing(
     with pytest.raises(NervesegError, match=message):
         generate_dataset(tmp_path / "data", replace(TINY, **change))
     assert not (tmp_path / "data").exists()
+
+
+def test_vessel_option_labels_the_drawn_artery(tmp_path: Path, tiny: Path) -> None:
+    from nerveseg.data.labels import label_map
+    from nerveseg.data.loading import load_set
+    from nerveseg.data.samples import discover_labelled
+
+    root = tmp_path / "vessel"
+    generate_dataset(root, replace(TINY, vessel=True))
+    # The pictures and the nerve's CSV rows are those of the nerve-only set: same drawing.
+    for path in sorted((tiny / "train").glob("*.tif")):
+        if not path.stem.endswith("_mask"):
+            assert np.array_equal(read(root / "train" / path.name), read(path))
+    assert (root / "train_masks.csv").read_text() == (tiny / "train_masks.csv").read_text()
+    loaded = load_set(
+        discover_labelled(root), None, labels=label_map({"nerve": [1], "vessel": [2]})
+    )
+    nerve, vessel = (loaded.masks & 1) > 0, (loaded.masks & 2) > 0
+    for name, mask in zip((s.name for s in loaded.samples), nerve, strict=True):
+        assert np.array_equal(mask, read(tiny / "train" / f"{name}_mask.tif") > 0)
+    assert vessel.reshape(len(vessel), -1).any(axis=1).all()  # the artery is in every frame
+    assert not (nerve & vessel).any()
+    # The labelled lumen is the dark (anechoic) disc of the picture, not somewhere else.
+    inside = loaded.images[vessel].mean()
+    ring = np.stack([ndimage.binary_dilation(v, iterations=6) & ~v for v in vessel])
+    assert inside < loaded.images[ring].mean() - 30
+
+
+def test_vessel_masks_cannot_go_to_video(tmp_path: Path) -> None:
+    from nerveseg.cli import main
+
+    assert main(["synth", str(tmp_path / "v"), "--vessel", "--video", "--subjects", "1"]) == 2
+    assert not (tmp_path / "v").exists()
+
+
+def test_a_contradictory_copy_keeps_its_vessel_and_loses_the_nerve(tmp_path: Path) -> None:
+    root = tmp_path / "pairs"
+    generate_dataset(root, replace(TINY, vessel=True, contradictory_pairs=1))
+    (pair,) = csv_rows(root / "synth_truth.csv")
+    a = read(root / "train" / f"{pair['subject']}_{pair['img_a']}_mask.tif")
+    b = read(root / "train" / f"{pair['subject']}_{pair['img_b']}_mask.tif")
+    assert (a == 1).any() and not (b == 1).any()
+    assert np.array_equal(a == 2, b == 2) and (b == 2).any()

@@ -17,6 +17,7 @@ from typing import Protocol
 
 import numpy as np
 
+from nerveseg.data.labels import DEFAULT_LABELS, LabelMap
 from nerveseg.data.loading import load_set
 from nerveseg.data.quality.cleaning import apply_policy
 from nerveseg.data.quality.duplicates import (
@@ -27,6 +28,7 @@ from nerveseg.data.quality.duplicates import (
     pairwise_mask_iou,
 )
 from nerveseg.data.samples import discover_labelled
+from nerveseg.data.sweeps import SWEEP_THRESHOLD, with_sweep_subjects
 from nerveseg.errors import ConfigError, NervesegError
 from nerveseg.files import write_text
 from nerveseg.plotting import save_figure
@@ -89,6 +91,8 @@ def report_duplicates(
     size: tuple[int, int] = (96, 128),
     overwrite: bool = False,
     skip_bad: bool = False,
+    labels: LabelMap = DEFAULT_LABELS,
+    sweep_threshold: float = SWEEP_THRESHOLD,
 ) -> DuplicateReport:
     """Find near-duplicate frames with contradictory masks in ``data`` and report them in ``out``.
 
@@ -98,6 +102,9 @@ def report_duplicates(
         threshold: signature distance below which frames are duplicates.
         size: ``(height, width)`` the frames are compared at.
         skip_bad: leave out unusable files (listed) instead of stopping.
+        labels: what the mask values mean (``data.structures``, ``data.ignore_values``).
+        sweep_threshold: names without subjects are grouped into sweeps first, as training
+            does, and duplicates are searched within each (:mod:`nerveseg.data.sweeps`).
     """
     if not threshold > 0:
         raise ConfigError(f"threshold must be > 0, got {threshold}")
@@ -106,10 +113,13 @@ def report_duplicates(
     check_report_folder(out, overwrite=overwrite)  # before minutes of decoding, not after
     start = time.perf_counter()
     samples = discover_labelled(Path(data), skip_bad=skip_bad)
-    loaded = load_set(samples, tuple(size), skip_bad=skip_bad, progress=True)
+    loaded = load_set(samples, tuple(size), labels=labels, skip_bad=skip_bad, progress=True)
+    loaded = with_sweep_subjects(loaded, sweep_threshold)
     loaded_at = time.perf_counter()
     subjects = [sample.subject for sample in loaded.samples]
-    groups = find_duplicate_groups(loaded.images, loaded.masks, subjects, threshold)
+    groups = find_duplicate_groups(
+        loaded.images, loaded.masks, subjects, threshold, names=labels.names
+    )
     grouped_at = time.perf_counter()
     csv_path, png_path = write_clean_report(
         out, groups, loaded.samples, loaded.images, loaded.masks, overwrite=overwrite

@@ -42,7 +42,7 @@ class CleanResult:
 
     Attributes:
         keep: int indices into the arrays given, of the frames to train on, ascending.
-        masks: ``(N, h, w)`` uint8 masks after repair, in the input order (all N, also the
+        masks: ``(N, h, w)`` uint8 packed masks after repair, in the input order (all N, also the
             dropped ones); a copy when any mask changed, else the input array itself.
         groups: every duplicate group found (contradictory or not); empty for ``none``.
         changed_frames: frames whose mask the policy changed.
@@ -116,7 +116,21 @@ def apply_policy(masks: np.ndarray, groups: Sequence[DuplicateGroup], policy: st
 
 
 def _merge(members: np.ndarray, policy: str) -> np.ndarray:
-    """``(n, h, w)`` masks of one group -> the ``(h, w)`` bool mask every member gets."""
+    """``(n, h, w)`` packed masks of one group -> the ``(h, w)`` mask every member gets.
+
+    Each structure (bit) is merged on its own, so one structure gives the ``{0, 1}`` mask of
+    before and a vessel's pixels never become nerve.
+    """
+    present = int(np.bitwise_or.reduce(members.astype(np.uint8), axis=None))
+    merged = np.zeros(members.shape[1:], dtype=np.uint8)
+    for bit in range(8):
+        if present >> bit & 1:
+            merged |= _merge_plane((members >> bit) & 1, policy).astype(np.uint8) << bit
+    return merged
+
+
+def _merge_plane(members: np.ndarray, policy: str) -> np.ndarray:
+    """``(n, h, w)`` masks of one structure -> the ``(h, w)`` bool mask every member gets."""
     marked = members != 0
     if policy == "union":
         return marked.any(axis=0)

@@ -153,15 +153,18 @@ def find_duplicate_groups(
     subjects: Sequence[str],
     threshold: float = DEFAULT_THRESHOLD,
     overlap_iou: float = DEFAULT_OVERLAP_IOU,
+    names: Sequence[str] | None = None,
 ) -> list[DuplicateGroup]:
     """Groups (size >= 2) of near-identical frames within each subject.
 
     Args:
         images: ``(N, h, w)`` uint8 frames at any size (the training size is fine).
-        masks: ``(N, h', w')`` masks (nonzero = nerve), or None to only find the groups.
+        masks: ``(N, h', w')`` packed masks (bit ``k`` = structure ``k``; one structure:
+            nonzero = nerve), or None to only find the groups.
         subjects: the subject of each frame; groups never span two subjects.
         threshold: frames whose signature distance is below this are linked.
         overlap_iou: two non-empty masks of one group with an IoU below this contradict.
+        names: the structures' names, for the reasons of several structures' contradictions.
 
     Returns:
         The groups, ordered by their first member.
@@ -195,7 +198,7 @@ def find_duplicate_groups(
     groups.sort(key=lambda group: group.members[0])
     if masks is not None:
         for group in groups:
-            group.reason = contradiction(np.asarray(masks)[group.members], overlap_iou)
+            group.reason = contradiction(np.asarray(masks)[group.members], overlap_iou, names)
             group.contradictory = bool(group.reason)
     return groups
 
@@ -220,13 +223,38 @@ def _link(vectors: np.ndarray, threshold: float) -> list[tuple[np.ndarray, float
     return found
 
 
-def contradiction(masks: np.ndarray, overlap_iou: float = DEFAULT_OVERLAP_IOU) -> str:
+def contradiction(
+    masks: np.ndarray,
+    overlap_iou: float = DEFAULT_OVERLAP_IOU,
+    names: Sequence[str] | None = None,
+) -> str:
     """Why the masks of one group contradict each other, or ``""`` when they agree.
 
+    With several structures each is judged on its own (a vessel drawn in one copy and missing
+    in the other contradicts, however well the nerves agree) and named in the reason.
+
     Args:
-        masks: ``(n, h, w)`` masks of the group's members (nonzero = nerve).
+        masks: ``(n, h, w)`` packed masks of the group's members (one structure: nonzero).
         overlap_iou: non-empty masks with a lower IoU than this (on the coarse grid) contradict.
+        names: the structures' names (default ``structure 1``, ``structure 2`` ...).
     """
+    masks = np.asarray(masks)
+    several = (names is not None and len(names) > 1) or (masks.size and int(masks.max()) > 1)
+    if not several:
+        return _contradiction(masks, overlap_iou)
+    present = int(np.bitwise_or.reduce(masks.astype(np.uint8), axis=None))
+    reasons = []
+    for k in range(8):
+        if present >> k & 1:
+            reason = _contradiction((masks >> k) & 1, overlap_iou)
+            if reason:
+                name = names[k] if names is not None and k < len(names) else f"structure {k + 1}"
+                reasons.append(f"{name}: {reason}")
+    return "; ".join(reasons)
+
+
+def _contradiction(masks: np.ndarray, overlap_iou: float) -> str:
+    """:func:`contradiction` for one structure's masks (nonzero = the structure)."""
     empty = ~np.asarray(masks).reshape(len(masks), -1).any(axis=1)
     reasons = []
     if empty.any() and not empty.all():

@@ -8,8 +8,11 @@ Structural problems (a missing or empty folder, mixed layouts) still raise
 Two passes over the pixels: :func:`~nerveseg.data.loading.load_set` decodes and resizes every
 frame to the inspection size (that copy feeds the near-duplicate search, the mean mask and the
 intensity seen by training), then a second, threaded pass re-reads each kept frame at full
-resolution for the numbers a person reads in original pixels: mask area, centroid and bounding
-box, and intensity. On two cores the second pass adds about 1.5 ms per frame.
+resolution for the numbers a person reads in original pixels: mask area (any structure, and
+per structure of ``data.structures``), centroid and bounding box, intensity, and the content box
+that shows letterbox borders (:mod:`nerveseg.data.quality.borders`). On two cores the second
+pass adds about 1.5 ms per frame. Names without subjects (``0001.png``) are grouped into sweeps
+as training groups them (:mod:`nerveseg.data.sweeps`), and the subject table shows those.
 
 Writing the report (PNGs, HTML, CSV) lives in :mod:`nerveseg.data.quality.inspection_report`.
 """
@@ -27,9 +30,12 @@ from PIL import Image
 
 from nerveseg.data.folders import natural_key
 from nerveseg.data.images import read_image
+from nerveseg.data.labels import DEFAULT_LABELS, LabelMap
 from nerveseg.data.loading import LoadedSet, load_set, read_full_mask
+from nerveseg.data.quality.borders import SizeBorders, borders_by_size, content_box
 from nerveseg.data.quality.duplicates import DuplicateGroup, find_duplicate_groups
 from nerveseg.data.samples import Sample, discover_labelled
+from nerveseg.data.sweeps import SWEEP_THRESHOLD, names_carry_subjects, with_sweep_subjects
 from nerveseg.errors import DataError, Problem
 
 DEFAULT_SIZE = (96, 128)
@@ -47,7 +53,10 @@ class FrameStats:
 
     Attributes:
         shapes: ``(N, 2)`` ``(H, W)`` of each file.
-        areas: ``(N,)`` nerve pixels in the mask (0 = empty).
+        areas: ``(N,)`` labelled pixels in the mask, any structure (0 = empty).
+        structure_areas: ``(N, S)`` pixels of each structure.
+        content: ``(N, 4)`` ``(top, left, bottom, right)`` of the pixels above black, see
+            :func:`~nerveseg.data.quality.borders.content_box`.
         centroids: ``(N, 2)`` ``(row, column)`` of the mask's centre in pixels; NaN when empty.
         boxes: ``(N, 4)`` ``(top, left, bottom, right)`` inclusive pixel bounds; NaN when empty.
         means, stds: ``(N,)`` intensity in [0, 1].
@@ -58,6 +67,8 @@ class FrameStats:
 
     shapes: np.ndarray
     areas: np.ndarray
+    structure_areas: np.ndarray
+    content: np.ndarray
     centroids: np.ndarray
     boxes: np.ndarray
     means: np.ndarray
@@ -96,6 +107,10 @@ class Inspection:
         problems: files left out, from discovery and decoding.
         training_intensity: mean and std in [0, 1] of the resized frames, the pixels training
             normalises (speckle averages out when shrinking, so the std is below full size's).
+        labels: what the mask values mean (``data.structures``); :attr:`structures` names them.
+        borders: black borders per frame size, most frequent size first.
+        sweeps: True when the names carry no subject and :attr:`subjects` are sweeps of similar
+            frames found in the pictures (what training splits by).
         warnings: sentences a person should read before training.
         seconds: how long the inspection took.
     """
@@ -109,18 +124,33 @@ class Inspection:
     duplicates: list[DuplicateGroup]
     problems: list[Problem]
     training_intensity: tuple[float, float]
+    labels: LabelMap = DEFAULT_LABELS
+    borders: list[SizeBorders] = field(default_factory=list)
+    sweeps: bool = False
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
+    @property
+    def structures(self) -> list[str]:
+        """The structure names, in channel order."""
+        return self.labels.names
+
 
 def inspect_data(
-    root: Path, size: tuple[int, int] = DEFAULT_SIZE, *, progress: bool = False
+    root: Path,
+    size: tuple[int, int] = DEFAULT_SIZE,
+    *,
+    labels: LabelMap = DEFAULT_LABELS,
+    sweep_threshold: float = SWEEP_THRESHOLD,
+    progress: bool = False,
 ) -> Inspection:
     """Validate and measure every labelled frame under ``root``.
 
     Args:
         root: a labelled data folder, any layout :func:`discover_labelled` reads.
         size: ``(h, w)`` for the duplicate search and the mean mask.
+        labels: what the mask values mean (``data.structures``, ``data.ignore_values``).
+        sweep_threshold: for names without subjects, how alike frames of one sweep are.
         progress: show a progress bar while decoding.
 
     Raises:
@@ -130,10 +160,12 @@ def inspect_data(
     started = time.perf_counter()
     root = Path(root)
     samples, problems = _discover(root)
-    loaded = load_set(samples, tuple(size), skip_bad=True, progress=progress)
+    loaded = load_set(samples, tuple(size), labels=labels, skip_bad=True, progress=progress)
     problems += loaded.problems
+    sweeps = not names_carry_subjects(loaded.samples)
+    loaded = with_sweep_subjects(loaded, sweep_threshold, announce=False)
     log.info("measuring %d frames at full resolution", len(loaded.samples))
-    frames = measure_frames(loaded)
+    frames = measure_frames(loaded, labels)
     subject_names = [sample.subject for sample in loaded.samples]
     log.info("searching for near-duplicates at %dx%d", size[1], size[0])
     inspection = Inspection(
@@ -142,10 +174,15 @@ def inspect_data(
         samples=loaded.samples,
         frames=frames,
         subjects=subject_table(subject_names, frames.areas),
-        mean_mask=loaded.masks.mean(axis=0, dtype=np.float64),
-        duplicates=find_duplicate_groups(loaded.images, loaded.masks, subject_names),
+        mean_mask=(loaded.masks != 0).mean(axis=0, dtype=np.float64),
+        duplicates=find_duplicate_groups(
+            loaded.images, loaded.masks, subject_names, names=labels.names
+        ),
         problems=problems,
         training_intensity=_intensity(loaded.images),
+        labels=labels,
+        borders=borders_by_size(frames.shapes, frames.content),
+        sweeps=sweeps,
     )
     inspection.warnings = _warnings(inspection)
     inspection.seconds = time.perf_counter() - started
@@ -165,18 +202,24 @@ def _discover(root: Path) -> tuple[list[Sample], list[Problem]]:
     return discover_labelled(root, skip_bad=True), problems
 
 
-def measure_frames(loaded: LoadedSet) -> FrameStats:
+def measure_frames(loaded: LoadedSet, labels: LabelMap = DEFAULT_LABELS) -> FrameStats:
     """Re-read each kept frame at full resolution and measure its mask and intensity."""
+
+    def measure(sample: Sample, shape: tuple[int, int]) -> tuple:
+        return _measure(sample, shape, labels)
+
     with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
-        rows = list(pool.map(_measure, loaded.samples, loaded.original_shapes))
+        rows = list(pool.map(measure, loaded.samples, loaded.original_shapes))
     histogram = np.sum([row[-1] for row in rows], axis=0, dtype=np.int64)
     columns = list(zip(*(row[:-1] for row in rows), strict=True))
-    shapes, areas, centroids, boxes, means, stds, saturated, black = (
+    shapes, areas, per_structure, content, centroids, boxes, means, stds, saturated, black = (
         np.array(column, dtype=np.float64) for column in columns
     )
     return FrameStats(
         shapes=shapes.astype(np.int64),
         areas=areas.astype(np.int64),
+        structure_areas=per_structure.astype(np.int64).reshape(len(rows), labels.count),
+        content=content.astype(np.int64),
         centroids=centroids,
         boxes=boxes,
         means=means,
@@ -187,9 +230,10 @@ def measure_frames(loaded: LoadedSet) -> FrameStats:
     )
 
 
-def _measure(sample: Sample, shape: tuple[int, int]) -> tuple:
+def _measure(sample: Sample, shape: tuple[int, int], labels: LabelMap) -> tuple:
     image = read_image(sample.image_path)
-    mask = read_full_mask(sample, shape)
+    mask = read_full_mask(sample, shape, labels=labels)
+    per_structure = [int(np.count_nonzero(mask & (1 << k))) for k in range(labels.count)]
     # Pillow's histogram and row/column profiles: 5x faster than bincount and nonzero.
     counts = np.array(Image.fromarray(image).histogram(), dtype=np.int64)
     mean, std = histogram_moments(counts)
@@ -205,6 +249,8 @@ def _measure(sample: Sample, shape: tuple[int, int]) -> tuple:
     return (
         shape,
         area,
+        per_structure,
+        content_box(image),
         centroid,
         box,
         mean,
@@ -278,7 +324,16 @@ def _warnings(inspection: Inspection) -> list[str]:
             "under Failing files); training stops on them unless run with --skip-bad."
         )
     single = [row.subject for row in inspection.subjects if row.frames == 1]
-    if single:
+    if inspection.sweeps:
+        sizes = sorted((row.frames for row in inspection.subjects), reverse=True)
+        found.append(
+            f"The file names carry no subject (SUBJECT_FRAME), so training splits by "
+            f"{len(sizes)} sweeps of similar frames found in the pictures (largest "
+            f"{', '.join(map(str, sizes[:3]))} frames; {sizes.count(1)} frames alike no other): "
+            "frames of one scan that look different can still land on both sides, so held-out "
+            "scores may be optimistic. Name frames SUBJECT_FRAME if the subjects are known."
+        )
+    elif single:
         shown = ", ".join(single[:10]) + (" ..." if len(single) > 10 else "")
         found.append(
             f"{len(single)} subject(s) have a single frame ({shown}). Subjects come from names "
@@ -294,7 +349,8 @@ def _warnings(inspection: Inspection) -> list[str]:
     sizes = {tuple(shape) for shape in inspection.frames.shapes.tolist()}
     if len(sizes) > 1:
         found.append(
-            f"The images come in {len(sizes)} different sizes; all are resized to one size for "
-            "training, which stretches some of them."
+            f"The images come in {len(sizes)} different sizes; with data.resize=stretch (the "
+            "default) training stretches some of them, data.resize=letterbox keeps every "
+            "frame's aspect."
         )
     return found

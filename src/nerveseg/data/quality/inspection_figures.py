@@ -19,6 +19,8 @@ from nerveseg.data.quality.inspection import Inspection
 from nerveseg.plotting import save_figure
 
 OUTLINE = "#39ff14"  # neon green: visible on grey speckle, bright and dark alike
+# Further structures (data.structures order): magenta, cyan, yellow ... all bright on grey.
+OUTLINES = (OUTLINE, "#ff2bd6", "#00e5ff", "#ffe600", "#ff8c00", "#b388ff", "#ffffff", "#ff5252")
 CONFLICT = "#d62728"
 NERVE, EMPTY, SHARE = "#1f77b4", "#c7c7c7", "#ff7f0e"
 MAX_SUBJECTS_SHOWN = 48  # two frames each: a sheet of at most 96 tiles
@@ -76,7 +78,8 @@ def contact_sheet(inspection: Inspection, path: Path) -> None:
         f"{len(picked)} of {len(inspection.samples)} frames: up to {per_subject} from each of "
         f"{shown} subjects"
         + (f" (of {len(inspection.subjects)})" if shown < len(inspection.subjects) else "")
-        + ". Green outline: labelled nerve; red caption: in a contradictory duplicate group."
+        + f". Outlines: {_outline_legend(inspection)}; red caption: in a contradictory "
+        "duplicate group."
     )
     title = textwrap.fill(title, width=columns * 24)  # ~24 characters of 10 pt fit a tile
     header = 0.2 + 0.18 * (title.count("\n") + 1)
@@ -109,8 +112,12 @@ def _tile(ax, inspection: Inspection, index: int, *, conflict: bool) -> None:
         top, left, bottom, right = inspection.frames.boxes[index].astype(int)
         rows = np.arange(max(top - 1, 0), min(bottom + 2, height))
         cols = np.arange(max(left - 1, 0), min(right + 2, width))
-        mask = read_full_mask(sample, shape)[np.ix_(rows, cols)]
-        ax.contour(cols, rows, mask, levels=[0.5], colors=[OUTLINE], linewidths=1.3)
+        mask = read_full_mask(sample, shape, labels=inspection.labels)[np.ix_(rows, cols)]
+        for k in range(inspection.labels.count):
+            plane = (mask >> k) & 1
+            if plane.any():
+                colour = OUTLINES[k % len(OUTLINES)]
+                ax.contour(cols, rows, plane, levels=[0.5], colors=[colour], linewidths=1.3)
     caption = f"{sample.name}  ·  {area:,} px" if area else f"{sample.name}  ·  empty"
     # Text, not set_title: placing titles measures every axis and took half the drawing time.
     colour = CONFLICT if conflict else "black"
@@ -124,6 +131,15 @@ def _tile(ax, inspection: Inspection, index: int, *, conflict: bool) -> None:
         fontsize=8,
         color=colour,
     )
+
+
+def _outline_legend(inspection: Inspection) -> str:
+    """``green nerve, magenta vessel``: which outline colour is which structure."""
+    colours = ("green", "magenta", "cyan", "yellow", "orange", "violet", "white", "red")
+    names = inspection.structures
+    if len(names) == 1:
+        return f"green, labelled {names[0]}"
+    return ", ".join(f"{colours[k % len(colours)]} {name}" for k, name in enumerate(names))
 
 
 def statistics_figure(inspection: Inspection, path: Path) -> None:

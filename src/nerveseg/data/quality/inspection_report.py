@@ -16,6 +16,7 @@ import numpy as np
 
 from nerveseg.data.folders import natural_key
 from nerveseg.data.kaggle import KAGGLE_SHAPE
+from nerveseg.data.quality.borders import SIDES
 from nerveseg.data.quality.duplicates import DuplicateGroup
 from nerveseg.data.quality.inspection import Inspection, histogram_moments, spread
 from nerveseg.data.quality.inspection_figures import contact_sheet, statistics_figure
@@ -115,6 +116,9 @@ def summarise(inspection: Inspection) -> dict:
         },
         "inspection_size": list(inspection.size),
         "image_sizes": [{"width": w, "height": h, "frames": n} for h, w, n in sizes],
+        "borders": [{"width": w, "height": h, **_border(inspection, h, w)} for h, w, _ in sizes],
+        "structures": _structures(inspection),
+        "subjects_are_sweeps": inspection.sweeps,
         "all_580x420": [size[:2] for size in sizes] == [KAGGLE_SHAPE],
         "duplicates": _duplicates_summary(inspection),
         "per_subject": [
@@ -130,6 +134,37 @@ def summarise(inspection: Inspection) -> dict:
         "failing": [{"path": str(p.path), "reason": p.reason} for p in inspection.problems],
         "warnings": list(inspection.warnings),
     }
+
+
+def _border(inspection: Inspection, height: int, width: int) -> dict[str, dict[str, int]]:
+    """Black rows and columns of one size: in every frame, and in the median frame."""
+    for found in inspection.borders:
+        if (found.height, found.width) == (height, width):
+            return {
+                "every_frame": dict(zip(SIDES, found.every_frame, strict=True)),
+                "median_frame": dict(zip(SIDES, found.median_frame, strict=True)),
+            }
+    none = dict.fromkeys(SIDES, 0)
+    return {"every_frame": none, "median_frame": dict(none)}
+
+
+def _structures(inspection: Inspection) -> list[dict]:
+    """Per structure: frames showing it and its share of all pixels, areas in original pixels."""
+    frames = inspection.frames
+    pixels = float((frames.shapes[:, 0] * frames.shapes[:, 1]).sum())
+    rows = []
+    for k, name in enumerate(inspection.structures):
+        areas = frames.structure_areas[:, k]
+        rows.append(
+            {
+                "name": name,
+                "frames": int((areas > 0).sum()),
+                "frame_fraction": float((areas > 0).mean()),
+                "pixel_share": float(areas.sum() / pixels),
+                "area": spread(areas[areas > 0]),
+            }
+        )
+    return rows
 
 
 def _extent(boxes: np.ndarray) -> dict[str, float]:
@@ -190,12 +225,22 @@ def headline(summary: dict) -> list[tuple[str, str]]:
     light = summary["intensity"]
     groups = summary["duplicates"]
     sizes = ", ".join(f"{s['width']}x{s['height']} ({s['frames']})" for s in summary["image_sizes"])
+    structures = summary["structures"]
+    what = structures[0]["name"] if len(structures) == 1 else "labelled (any structure)"
+    subjects = "sweeps of similar frames (names carry no subject)"
     return [
         ("frames", f"{summary['frames']:,}"),
-        ("subjects", f"{summary['subjects']}"),
+        (subjects if summary["subjects_are_sweeps"] else "subjects", f"{summary['subjects']}"),
         ("frames per subject (min / median / max)", _three(per_subject, "{:g}")),
         ("empty masks", f"{summary['empty_frames']:,} ({summary['empty_fraction']:.1%})"),
-        ("nerve area, px (min / median / max)", _three(area, "{:,.0f}")),
+        (
+            "structures: frames showing it, share of pixels",
+            "; ".join(
+                f"{s['name']} {s['frames']:,} ({s['frame_fraction']:.0%}), {s['pixel_share']:.2%}"
+                for s in structures
+            ),
+        ),
+        (f"{what} area, px (min / median / max)", _three(area, "{:,.0f}")),
         ("intensity mean / std (0-1)", f"{light['mean']:.3f} / {light['std']:.3f}"),
         (
             "pixels at 255 / at 0",
@@ -203,12 +248,29 @@ def headline(summary: dict) -> list[tuple[str, str]]:
         ),
         ("image sizes (frames)", sizes + ("" if summary["all_580x420"] else "; not all 580x420")),
         (
+            "black borders in every frame, px (top / bottom / left / right)",
+            _borders(summary["borders"]),
+        ),
+        (
             "near-duplicate groups",
             f"{groups['groups']} ({groups['contradictory_groups']} contradictory, "
             f"{groups['frames_in_groups']} frames)",
         ),
         ("failing files", f"{summary['failing_files']}"),
     ]
+
+
+def _borders(sizes: list[dict]) -> str:
+    """The letterbox borders of each size that has any, or ``none``."""
+    shown = []
+    for size in sizes:
+        every, median = size["every_frame"], size["median_frame"]
+        if any(every.values()) or any(median.values()):
+            shown.append(
+                f"{size['width']}x{size['height']}: {' / '.join(map(str, every.values()))} "
+                f"(median frame {' / '.join(map(str, median.values()))})"
+            )
+    return "; ".join(shown) or "none"
 
 
 def _three(stats: dict, pattern: str) -> str:

@@ -18,7 +18,8 @@ from scipy import ndimage
 
 @dataclass(frozen=True)
 class NerveShape:
-    """A smooth, convex-ish oval like the real labels: an ellipse with a low-order wobble.
+    """A smooth, convex-ish oval like the real labels: an ellipse with a low-order wobble
+    (without harmonics, a plain ellipse: the artery's lumen).
 
     Coordinates are canvas pixel indices (x to the right, y down); ``harmonics`` holds
     ``(order, amplitude, phase)`` terms added to the unit radius.
@@ -295,12 +296,15 @@ def _honeycomb(
     return texture, weight, (y0, x0)
 
 
-def render_canvases(rng: np.random.Generator, anatomy: Anatomy) -> tuple[np.ndarray, np.ndarray]:
+def render_canvases(
+    rng: np.random.Generator, anatomy: Anatomy
+) -> tuple[np.ndarray, np.ndarray, NerveShape]:
     """Draw the subject's tissue twice, without and with the nerve, as float32 grey offsets.
 
     The artery sits beside the nerve as in the supraclavicular view; a vein and a rib appear in
     some subjects. Both canvases share everything except the nerve, so an empty frame is the same
-    scene with the honeycomb gone, not a different picture.
+    scene with the honeycomb gone, not a different picture. The third item is the artery's lumen
+    (an upright ellipse, inside where the drawing is anechoic), for labelling it as a vessel.
     """
     u, nerve = anatomy.unit, anatomy.nerve
     tissue = _tissue(rng, anatomy)
@@ -311,7 +315,9 @@ def render_canvases(rng: np.random.Generator, anatomy: Anatomy) -> tuple[np.ndar
         nerve.cx + side * (nerve.a + artery_r + rng.uniform(4, 25) * u),
         nerve.cy + rng.uniform(-0.3, 0.9) * nerve.b,
     )
-    _vessel(tissue, anatomy, artery, (artery_r * rng.uniform(1.0, 1.15), artery_r), 110.0, 30.0)
+    artery_rx = artery_r * rng.uniform(1.0, 1.15)
+    _vessel(tissue, anatomy, artery, (artery_rx, artery_r), 110.0, 30.0)
+    lumen = NerveShape(artery[0], artery[1], artery_rx, artery_r, 0.0, ())
     if rng.random() < 0.5:
         vein_r = rng.uniform(14, 24) * u
         vein = (artery[0] + side * (artery_r + vein_r + 8 * u), artery[1] - rng.uniform(0, 30) * u)
@@ -324,4 +330,4 @@ def render_canvases(rng: np.random.Generator, anatomy: Anatomy) -> tuple[np.ndar
     box = with_nerve[y0 : y0 + weight.shape[0], x0 : x0 + weight.shape[1]]
     # A little of the surrounding streaks shows through, as in real nerves.
     box += 0.85 * weight * (texture + anatomy.level - box)
-    return tissue.astype(np.float32), with_nerve.astype(np.float32)
+    return tissue.astype(np.float32), with_nerve.astype(np.float32), lumen

@@ -31,6 +31,7 @@ from nerveseg.data.synth.scene import (
     render_frame,
     speckle_bank,
     sweep_poses,
+    vessel_mask,
 )
 from nerveseg.errors import NervesegError
 from nerveseg.files import atomic_path, write_text
@@ -56,6 +57,9 @@ class SynthConfig:
     empty_fraction: float = 0.59
     contradictory_pairs: int = 0
     seed: int = 0
+    # Label the artery as a second structure: masks hold 1 = nerve, 2 = vessel (train with
+    # data.structures={nerve: [1], vessel: [2]}); train_masks.csv keeps the nerve alone.
+    vessel: bool = False
 
 
 @dataclass
@@ -92,6 +96,8 @@ def _validate(config: SynthConfig) -> None:
         if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum:
             problems.append(f"synth.{name} must be an integer >= {minimum}, got {value!r}")
     fraction = config.empty_fraction
+    if not isinstance(config.vessel, bool):
+        problems.append(f"synth.vessel must be true or false, got {config.vessel!r}")
     if (
         not isinstance(fraction, numbers.Real)
         or isinstance(fraction, bool)
@@ -192,23 +198,38 @@ def _write_subject(
     """Render and write one training subject; returns its RLE strings in frame order."""
     scene, poses, offsets = _sweep(_rng(config.seed, _TRAIN, subject, 1), config, len(plan), bank)
     copies = {b: a for a, b in pairs}
-    kept: dict[int, np.ndarray] = {}
+    kept: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     rles = [""] * len(plan)
     for index, visible in enumerate(plan):
         if index in copies:
             continue
         image, mask = render_frame(scene, poses[index], bool(visible), offsets[index])
+        vessel = vessel_mask(scene, poses[index]) if config.vessel else None
         if index in copies.values():
-            kept[index] = image
+            kept[index] = image, vessel
         rles[index] = rle_encode(mask)
         _write_tiff(train / f"{subject}_{index + 1}.tif", image)
-        _write_tiff(train / f"{subject}_{index + 1}_mask.tif", mask.astype(np.uint8) * 255)
+        _write_tiff(train / f"{subject}_{index + 1}_mask.tif", _mask_values(mask, vessel))
     for b, a in copies.items():
-        noise = _rng(config.seed, _PAIRS, subject, b).normal(0.0, 1.0, kept[a].shape)
-        image = np.clip(kept[a] + np.round(noise), 0, 255).astype(np.uint8)
+        picture, vessel = kept[a]
+        noise = _rng(config.seed, _PAIRS, subject, b).normal(0.0, 1.0, picture.shape)
+        image = np.clip(picture + np.round(noise), 0, 255).astype(np.uint8)
         _write_tiff(train / f"{subject}_{b + 1}.tif", image)
-        _write_tiff(train / f"{subject}_{b + 1}_mask.tif", np.zeros_like(image))
+        nerve = np.zeros(image.shape, dtype=bool)  # the copy's contradiction: no nerve labelled
+        _write_tiff(train / f"{subject}_{b + 1}_mask.tif", _mask_values(nerve, vessel))
     return rles
+
+
+def _mask_values(nerve: np.ndarray, vessel: np.ndarray | None) -> np.ndarray:
+    """The mask file's pixels: ``{0, 255}`` for the nerve alone, else 1 = nerve, 2 = vessel.
+
+    Where the two touch the nerve wins (one value per pixel): the structure the set is about.
+    """
+    if vessel is None:
+        return nerve.astype(np.uint8) * 255
+    values = np.where(vessel, 2, 0).astype(np.uint8)
+    values[nerve] = 1
+    return values
 
 
 def subject_sweep(

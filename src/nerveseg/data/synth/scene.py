@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from nerveseg.data.synth.anatomy import Anatomy, render_canvases, sample_anatomy
+from nerveseg.data.synth.anatomy import Anatomy, NerveShape, render_canvases, sample_anatomy
 
 # A 55 dB display range over 256 grey levels, as a typical scanner preset shows.
 GREY_PER_DB = 255.0 / 55.0
@@ -42,6 +42,7 @@ class Scene:
     Attributes:
         anatomy: the subject's geometry (canvas margins, nerve outline).
         without_nerve, with_nerve: the tissue canvases (float32 grey offsets, mode "F").
+        artery: the artery's lumen on the canvas, visible in every frame.
         persistent: ``(1.5 H, 1.5 W)`` float32 speckle that follows the probe's shift, so
             neighbouring frames share it.
         fresh: ``(1.5 H, 1.5 W)`` float32 speckle cropped at random for every frame.
@@ -54,6 +55,7 @@ class Scene:
     persistent: np.ndarray
     fresh: np.ndarray
     bias: np.ndarray
+    artery: NerveShape
 
 
 def speckle_bank(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
@@ -119,7 +121,7 @@ def build_scene(rng: np.random.Generator, height: int, width: int, bank: np.ndar
     ``bank`` comes from :func:`speckle_bank` for the same frame size.
     """
     anatomy = sample_anatomy(rng, height, width)
-    without_nerve, with_nerve = render_canvases(rng, anatomy)
+    without_nerve, with_nerve, artery = render_canvases(rng, anatomy)
     shape = (height + height // 2, width + width // 2)
     persistent = speckle_patch(rng, bank, shape, anatomy.speckle_scale)
     persistent *= PERSISTENT_SPECKLE
@@ -132,6 +134,7 @@ def build_scene(rng: np.random.Generator, height: int, width: int, bank: np.ndar
         persistent=persistent,
         fresh=fresh,
         bias=frame_bias(rng, height, width),
+        artery=artery,
     )
 
 
@@ -168,13 +171,26 @@ def _affine(pose: Pose, anatomy: Anatomy, width: int) -> tuple[float, ...]:
 
 
 def nerve_mask(pose: Pose, anatomy: Anatomy, height: int, width: int) -> np.ndarray:
-    """The nerve's outline in the frame, filled: exact, and computed on its bounding box only.
+    """The nerve's outline in the frame, filled: exact, and computed on its bounding box only."""
+    return outline_mask(anatomy.nerve, pose, anatomy, height, width)
+
+
+def vessel_mask(scene: Scene, pose: Pose) -> np.ndarray:
+    """The artery's lumen in a frame of ``scene`` at ``pose``: ``(H, W)`` bool."""
+    height, width = scene.bias.shape
+    return outline_mask(scene.artery, pose, scene.anatomy, height, width)
+
+
+def outline_mask(
+    nerve: NerveShape, pose: Pose, anatomy: Anatomy, height: int, width: int
+) -> np.ndarray:
+    """A canvas outline seen in the frame, filled, computed on its bounding box only.
 
     Pillow maps output pixel centres ``(x + 0.5, y + 0.5)`` to continuous canvas coordinates,
     whose pixel ``i`` is centred at ``i + 0.5``; the outline is defined on canvas indices.
     """
     a, b, c, d, e, f = _affine(pose, anatomy, width)
-    nerve, det = anatomy.nerve, a * e - b * d
+    det = a * e - b * d
     px, py = nerve.cx + 0.5 - c, nerve.cy + 0.5 - f
     fx, fy = (e * px - b * py) / det - 0.5, (-d * px + a * py) / det - 0.5
     reach = nerve.reach() / pose.scale + 3

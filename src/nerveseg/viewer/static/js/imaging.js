@@ -2,7 +2,8 @@
 // `nerveseg predict`'s masks: Pillow's bilinear resize of uint8 frames (fixed-point, filter
 // widened when shrinking), Pillow's RGB -> L luminance, the float32 normalisation of
 // `inference.predictor.normalise`, and torch's bilinear resize (align_corners=False) of the
-// probabilities back to the frame's size.
+// probabilities back to the frame's size; for a letterbox model (`resize: "letterbox"`), the
+// box of `nerveseg.data.geometry`: the frame scaled into it, black padding, the box cut back out.
 
 const PRECISION_BITS = 32 - 8 - 2; // Pillow's Resample.c, 8 bits per channel
 const ONE = 1 << PRECISION_BITS;
@@ -124,4 +125,56 @@ export function resizeProbabilities(src, width, height, outW, outH) {
     }
   }
   return out;
+}
+
+/**
+ * The box a (frameHeight, frameWidth) frame fills when letterboxed into (height, width):
+ * `nerveseg.data.geometry.letterbox_box`, in the same integers (rounded half up, centred).
+ */
+export function letterboxBox(frameWidth, frameHeight, width, height) {
+  let boxHeight, boxWidth;
+  if (frameHeight * width >= frameWidth * height) {
+    boxHeight = height;
+    boxWidth = Math.floor((2 * frameWidth * height + frameHeight) / (2 * frameHeight));
+  } else {
+    boxWidth = width;
+    boxHeight = Math.floor((2 * frameHeight * width + frameWidth) / (2 * frameWidth));
+  }
+  boxHeight = Math.max(1, Math.min(height, boxHeight));
+  boxWidth = Math.max(1, Math.min(width, boxWidth));
+  return {
+    top: Math.floor((height - boxHeight) / 2),
+    left: Math.floor((width - boxWidth) / 2),
+    height: boxHeight,
+    width: boxWidth,
+  };
+}
+
+/** A uint8 frame at the network's size: `nerveseg.data.geometry.fit_image` (stretch or letterbox). */
+export function fitGray(src, frameWidth, frameHeight, width, height, resize) {
+  if (resize !== "letterbox") return resizeGray(src, frameWidth, frameHeight, width, height);
+  const box = letterboxBox(frameWidth, frameHeight, width, height);
+  const inner = resizeGray(src, frameWidth, frameHeight, box.width, box.height);
+  const out = new Uint8Array(width * height); // black padding
+  for (let y = 0; y < box.height; y++) {
+    out.set(inner.subarray(y * box.width, (y + 1) * box.width), (box.top + y) * width + box.left);
+  }
+  return out;
+}
+
+/**
+ * Network-size probabilities back at the frame's size: the letterbox box cut out first
+ * (`nerveseg.data.geometry.crop_to_frame`), then torch's bilinear resize.
+ */
+export function probabilitiesAtFrame(src, width, height, frameWidth, frameHeight, resize) {
+  if (resize !== "letterbox") {
+    return resizeProbabilities(src, width, height, frameWidth, frameHeight);
+  }
+  const box = letterboxBox(frameWidth, frameHeight, width, height);
+  const inner = new Float32Array(box.width * box.height);
+  for (let y = 0; y < box.height; y++) {
+    const start = (box.top + y) * width + box.left;
+    inner.set(src.subarray(start, start + box.width), y * box.width);
+  }
+  return resizeProbabilities(inner, box.width, box.height, frameWidth, frameHeight);
 }

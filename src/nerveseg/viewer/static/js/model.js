@@ -4,8 +4,8 @@
 // probabilities at the network's size (the dense CRF included, when the model's
 // post-processing asks for it); `maskOf` takes them to a full-size mask.
 
-import { normalise, resizeGray, resizeProbabilities } from "./imaging.js";
 import { refine } from "./crf.js";
+import { fitGray, normalise, probabilitiesAtFrame } from "./imaging.js";
 import { applyPostprocess } from "./postprocess.js";
 
 const VENDOR = new URL("../vendor/", import.meta.url).href;
@@ -68,12 +68,13 @@ export async function loadModel(base, options = {}) {
     session = await openSession(ort, new Uint8Array(bytes), provider, options.threads, info);
   }
   const [height, width] = info.image_size;
+  const resize = info.resize || "stretch"; // model.json files written before resize existed
   const hasPresence = session.outputNames.includes("presence");
 
   /** (h, w) uint8 gray frame -> {probabilities (network size, CRF applied), presence, ms}. */
   async function segment(gray, frameWidth, frameHeight) {
     const started = performance.now();
-    const small = resizeGray(gray, frameWidth, frameHeight, width, height);
+    const small = fitGray(gray, frameWidth, frameHeight, width, height, resize);
     const input = new ort.Tensor("float32", normalise(small, info.mean, info.std), [1, 1, height, width]);
     const outputs = await session.run({ image: input });
     const raw = new Float32Array(outputs.probabilities.data);
@@ -84,9 +85,9 @@ export async function loadModel(base, options = {}) {
     return { probabilities, presence, ms: performance.now() - started };
   }
 
-  /** Full-size probabilities of a `segment` result (torch's bilinear resize back). */
+  /** Full-size probabilities of a `segment` result (letterbox box cut, torch's bilinear resize). */
   function fullSize(result, frameWidth, frameHeight) {
-    return resizeProbabilities(result.probabilities, width, height, frameWidth, frameHeight);
+    return probabilitiesAtFrame(result.probabilities, width, height, frameWidth, frameHeight, resize);
   }
 
   /** The post-processed (frameHeight * frameWidth) mask; `params` default the model's own. */
