@@ -10,7 +10,7 @@ import pytest
 
 from nerveseg.cli import main
 from nerveseg.crf import refine
-from nerveseg.evaluation.fit import fit_postprocess, step_grids
+from nerveseg.evaluation.fit import describe_value, fit_postprocess, step_grids
 from nerveseg.evaluation.frame_scorer import FrameScorer, NetworkFrames
 from nerveseg.evaluation.holdout import predict_holdout
 from nerveseg.postprocess import PostprocessParams, save_postprocess
@@ -209,3 +209,18 @@ def test_evaluate_applies_a_crf_as_the_fit_scores_it(copy_trained_run, capsys):
     capsys.readouterr()
     assert main(["evaluate", "--run", str(run)]) == 0
     assert json.loads(capsys.readouterr().out)["score"] == pytest.approx(with_crf, abs=1e-6)
+
+
+def test_crf_values_read_briefly_in_logs_and_the_report():
+    off = {
+        "crf_weight": 0.0,
+        "crf_spatial_sigma": 3.0,
+        "crf_intensity_sigma": 20.0,
+        "threshold": 0.5,
+    }
+    assert describe_value(off) == "crf off, threshold 0.5"
+    on = {**off, "crf_weight": 4.0, "crf_spatial_sigma": 1.6}
+    assert (
+        describe_value(on) == "weight 4.0, spatial_sigma 1.6, intensity_sigma 20.0, threshold 0.5"
+    )
+    assert describe_value(0.4) == "0.4"

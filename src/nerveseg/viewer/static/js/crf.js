@@ -3,8 +3,9 @@
 // neighbours ceil(2 sigma / 3) pixels apart, the same kernels normalised over the neighbours
 // inside the frame, the same update of the nerve label's log-odds:
 //   logit Q_i = logit p_i + sum_j K_ij (2 Q_j - 1)
-// The kernel's values are rounded to float32 as torch holds them; the sums and exp run in
-// float64 here, so the page agrees with Python to ~1e-5, not bit for bit.
+// Like the torch code, one neighbour offset at a time over the whole frame (memory in order),
+// kernel values and the update's sums in float32; the normalising sums run in float64 here, so
+// the page agrees with Python to ~1e-6, not bit for bit.
 
 const EPSILON = 1e-6;
 
@@ -25,9 +26,8 @@ export function windowOffsets(spatialSigma) {
  * @param {object} params the post-processing (its crf_* fields)
  */
 export function refine(prob, gray, width, height, params) {
-  const weight = params.crf_weight || 0;
-  if (weight <= 0) return prob;
-  const offsets = windowOffsets(params.crf_spatial_sigma);
+  if (!(params.crf_weight > 0)) return prob;
+  const offsets = windowOffsets(params.crf_spatial_sigma).map(([dy, dx]) => span(dy, dx, width, height));
   const kernel = kernelOf(gray, width, height, offsets, params);
   const count = width * height;
   const unary = new Float32Array(count);
@@ -35,61 +35,76 @@ export function refine(prob, gray, width, height, params) {
     const p = Math.min(Math.max(prob[i], EPSILON), 1 - EPSILON);
     unary[i] = Math.log(p / (1 - p));
   }
-  let logits = unary;
+  const logits = Float32Array.from(unary);
   const messages = new Float32Array(count);
   for (let iteration = 0; iteration < params.crf_iterations; iteration++) {
     for (let i = 0; i < count; i++) messages[i] = 2 / (1 + Math.exp(-logits[i])) - 1;
-    const next = new Float32Array(count);
-    for (let y = 0; y < height; y++) {
-      for (let x = 0; x < width; x++) {
-        const i = y * width + x;
-        let sum = 0;
-        for (let k = 0; k < offsets.length; k++) {
-          const yy = y + offsets[k][0], xx = x + offsets[k][1];
-          if (yy >= 0 && yy < height && xx >= 0 && xx < width) sum += kernel[k * count + i] * messages[yy * width + xx];
+    logits.set(unary);
+    offsets.forEach(({ shift, y0, y1, x0, x1 }, k) => {
+      const base = k * count;
+      for (let y = y0; y < y1; y++) {
+        for (let i = y * width + x0, end = y * width + x1; i < end; i++) {
+          logits[i] = Math.fround(logits[i] + Math.fround(kernel[base + i] * messages[i + shift]));
         }
-        next[i] = unary[i] + sum;
       }
-    }
-    logits = next;
+    });
   }
   const out = new Float32Array(count);
   for (let i = 0; i < count; i++) out[i] = 1 / (1 + Math.exp(-logits[i]));
   return out;
 }
 
+// Offset (dy, dx) as an index shift and the rows and columns whose neighbour is in the frame.
+function span(dy, dx, width, height) {
+  return {
+    dy,
+    dx,
+    shift: dy * width + dx,
+    y0: Math.max(0, -dy),
+    y1: Math.min(height, height - dy),
+    x0: Math.max(0, -dx),
+    x1: Math.min(width, width - dx),
+  };
+}
+
 // (offsets * count) kernel values: crf._kernel, both kernels normalised over the neighbours
-// inside the frame, mixed by the smoothness and scaled by the weight.
+// inside the frame, mixed by the smoothness and scaled by the weight. Grey levels are whole
+// numbers, so the intensity term is a table of the 511 possible differences.
 function kernelOf(gray, width, height, offsets, params) {
   const count = width * height;
   const sigma2 = 2 * params.crf_spatial_sigma ** 2;
   const intensity2 = 2 * params.crf_intensity_sigma ** 2;
   const smoothness = params.crf_smoothness || 0;
+  const contrast = new Float32Array(511);
+  for (let d = -255; d <= 255; d++) contrast[d + 255] = Math.fround(Math.exp(-(d * d) / intensity2));
   const kernel = new Float32Array(offsets.length * count);
-  const spatial = new Float64Array(offsets.length);
-  const bilateral = new Float64Array(offsets.length);
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      const i = y * width + x;
-      let spatialSum = 0, bilateralSum = 0;
-      for (let k = 0; k < offsets.length; k++) {
-        const [dy, dx] = offsets[k];
-        const yy = y + dy, xx = x + dx;
-        if (yy < 0 || yy >= height || xx < 0 || xx >= width) {
-          spatial[k] = bilateral[k] = 0;
-          continue;
-        }
-        const contrast = gray[yy * width + xx] - gray[i];
+  const bilateralSum = new Float64Array(count), spatialSum = new Float64Array(count);
+  const spatial = offsets.map(({ dy, dx }) => Math.fround(Math.exp(-(dy * dy + dx * dx) / sigma2)));
+  offsets.forEach(({ shift, y0, y1, x0, x1 }, k) => {
+    const base = k * count, near = spatial[k];
+    for (let y = y0; y < y1; y++) {
+      for (let i = y * width + x0, end = y * width + x1; i < end; i++) {
         // float32 like torch: a contrast far beyond the intensity width underflows to 0 there too.
-        spatial[k] = Math.fround(Math.exp(-(dy * dy + dx * dx) / sigma2));
-        bilateral[k] = Math.fround(spatial[k] * Math.fround(Math.exp(-(contrast * contrast) / intensity2)));
-        spatialSum += spatial[k];
-        bilateralSum += bilateral[k];
+        const value = Math.fround(near * contrast[gray[i + shift] - gray[i] + 255]);
+        kernel[base + i] = value;
+        bilateralSum[i] += value;
+        spatialSum[i] += near;
       }
-      const b = bilateralSum > 0 ? (params.crf_weight * (1 - smoothness)) / bilateralSum : 0;
-      const s = (params.crf_weight * smoothness) / spatialSum;
-      for (let k = 0; k < offsets.length; k++) kernel[k * count + i] = bilateral[k] * b + spatial[k] * s;
     }
+  });
+  const scaleBilateral = new Float64Array(count), scaleSpatial = new Float64Array(count);
+  for (let i = 0; i < count; i++) {
+    const b = bilateralSum[i];
+    scaleBilateral[i] = b > 0 ? (params.crf_weight * (1 - smoothness)) / b : 0;
+    scaleSpatial[i] = (params.crf_weight * smoothness) / spatialSum[i];
   }
+  offsets.forEach(({ y0, y1, x0, x1 }, k) => {
+    const base = k * count, near = spatial[k];
+    for (let y = y0; y < y1; y++) {
+      for (let i = y * width + x0, end = y * width + x1; i < end; i++) {
+        kernel[base + i] = kernel[base + i] * scaleBilateral[i] + near * scaleSpatial[i];
+      }
+    }
+  });
   return kernel;
 }
