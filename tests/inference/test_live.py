@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 from pathlib import Path
 
@@ -65,13 +66,35 @@ def test_stream_masks_equal_still_masks_when_smoothing_is_off(sweep, trained_run
 
 
 def test_smoothing_follows_the_runs_postprocessing(sweep, run_copy, tmp_path):
-    fitted = PostprocessParams(ema_alpha=0.5, presence_on=0.6, presence_off=0.4)
+    fitted = PostprocessParams(ema_alpha=0.5, presence_on=0.6, presence_off=0.4, pixel_off=0.3)
     save_postprocess(run_copy / "postprocess.json", fitted, {})
-    for flag, expected in (([], 0.5), (["--no-smoothing"], 1.0)):
+    for flag, expected in (([], (0.5, 0.3)), (["--no-smoothing"], (1.0, 0.0))):
         out = tmp_path / f"out{len(flag)}"
         assert main(["live", str(sweep), "--run", str(run_copy), "--out", str(out), *flag]) == 0
-        summary = json.loads((out / "live.json").read_text())
-        assert summary["smoothing"]["ema_alpha"] == expected
+        smoothing = json.loads((out / "live.json").read_text())["smoothing"]
+        assert (smoothing["ema_alpha"], smoothing["pixel_off"]) == expected
+
+
+def test_pixel_hysteresis_in_a_stream_keeps_what_the_frame_before_had(sweep, trained_run):
+    """Through the live path: each mask is the unsmoothed mask plus the frame before's pixels
+    that stay above pixel_off, and never anything else."""
+    opened = open_predictor(trained_run)
+    with open_stream(sweep) as stream:
+        images = [frame.image for frame in stream]
+    # The smoke run is barely trained: a threshold just under every frame's peak gives masks.
+    peaks = [StreamSegmenter(opened).segment(image).presence for image in images]
+    still = dataclasses.replace(opened.postprocess, threshold=0.98 * min(peaks))
+    held = dataclasses.replace(still, pixel_off=0.9 * still.threshold)
+    alone, steady = StreamSegmenter(opened, still), StreamSegmenter(opened, held)
+    previous, kept = None, 0
+    for image in images:
+        mask, plain = steady.segment(image).mask, alone.segment(image).mask
+        assert plain.any() and not (plain & ~mask).any()
+        if previous is not None:
+            assert not (mask & ~plain & ~previous).any()
+            kept += int((mask & ~plain).sum())
+        previous = mask
+    assert kept > 0  # some edge pixels dipped under the threshold and were held
 
 
 def test_outputs_are_never_overwritten_unless_asked_and_then_only_ours(

@@ -248,6 +248,28 @@ def test_presence_head_probability_is_shown_as_predict_computes_it(browser, fram
         page.close()
 
 
+def test_the_page_says_it_does_not_apply_stream_smoothing(browser, tmp_path):
+    """Video and camera frames are segmented one by one as stills; a model whose
+    post-processing smooths streams gets that said beside it, one without does not."""
+    from nerveseg.checkpoint import ModelInfo, save_model_file
+    from nerveseg.models import build_model
+
+    kwargs = {"width": 0.0625}
+    model = build_model("segnet", **kwargs).eval()
+    for name, params in (
+        ("still", PostprocessParams()),
+        ("stream", PostprocessParams(ema_alpha=0.8, pixel_off=0.2)),
+    ):
+        info = ModelInfo("segnet", kwargs, (64, 96), 0.4, 0.2, postprocess=params)
+        save_model_file(tmp_path / f"{name}.pt", model, info)
+        with ViewerServer(tmp_path / f"{name}.pt") as server:
+            page = open_viewer(browser, server.url)
+            summary = page.inner_text("#model-info")
+            page.close()
+        assert ("not applied here" in summary) == (name == "stream"), summary
+    assert "average 0.8, pixel off 0.2" in summary
+
+
 def test_corrupt_file_shows_a_message_not_a_blank_page(browser, server, frames, tmp_path):
     broken = tmp_path / "broken.tif"
     broken.write_bytes((frames / "big.tif").read_bytes()[:3000])  # truncated

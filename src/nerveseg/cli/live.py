@@ -44,7 +44,7 @@ def add(commands) -> None:
     parser.add_argument(
         "--no-smoothing",
         action="store_true",
-        help="ignore the fitted averaging over frames and presence hysteresis",
+        help="ignore the fitted smoothing (averaging over frames, presence and pixel hysteresis)",
     )
     parser.add_argument("--max-frames", type=positive_int, help="stop after this many frames")
     parser.add_argument("--show", action="store_true", help="also show the overlay in a window")

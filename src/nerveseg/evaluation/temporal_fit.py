@@ -1,24 +1,26 @@
-"""Choose the stream fields (EMA weight, presence hysteresis) on validation sweeps.
+"""Choose the stream fields (EMA weight, presence and pixel hysteresis) on validation sweeps.
 
 After the still-image steps are fitted (:mod:`nerveseg.evaluation.fit`), each validation
 subject's frames are played in order as one sweep through the temporal filter, for every
-``ema_alpha`` x (``presence_on``, ``presence_off``) of a short grid. The setting with the least
-flicker (:mod:`nerveseg.flicker`: mask change where the truth barely moves) whose competition
-score and Dice on nerve frames are both at most ``max_loss`` (0.01) below the unsmoothed ones
-wins, and is kept only when it
-cuts flicker by at least ``min_cut`` (10%) of the unsmoothed value: smoothing that does not
-help is lag for nothing.
+``ema_alpha`` x ``pixel_off`` x (``presence_on``, ``presence_off``) of a short grid
+(``pixel_off`` as shares of the fitted threshold). The setting with the least flicker
+(:mod:`nerveseg.flicker`: mask change where the truth barely moves) whose competition score and
+Dice on nerve frames are both at most ``max_loss`` (0.01) below the unsmoothed ones wins, and
+is kept only when it cuts flicker by at least ``min_cut`` (10%) of the unsmoothed value:
+smoothing that does not help is lag for nothing.
 
 The held-out subjects' frames are usually farther apart in time than a video's (a 36-frame
 synthetic sweep, or Kaggle's sampled frames), and the EMA weight is per frame: sweeps recorded
 at the stream's own rate (``nerveseg fit-postprocess RUN --sweeps DIR``, :func:`video_sweeps`)
 fit it better when there are some (:mod:`nerveseg.evaluation.sweeps` reads both).
 
-Cost: one pass over the frames per ``ema_alpha`` (resize back and the shape steps, a few ms a
-frame); each pass keeps only per-frame numbers (is the mask empty, its Dice, its change from
-the frame before, the presence score), from which every hysteresis setting is scored without
-touching a mask again. Validation frames carry no clock, so toggles per minute assume
-``fps`` (30) frames a second.
+Cost: one pass over the frames per ``ema_alpha`` (resize back once a frame, then the shape
+steps and the pixel hysteresis once per ``pixel_off``: a few ms a frame each); each pass keeps
+only per-frame numbers (is the mask empty, its Dice, its change from the frame before, the
+presence score), from which every presence hysteresis setting is scored without touching a
+mask again. That is exact because the mask a frame hands to the next one's pixel hysteresis
+does not depend on whether presence hysteresis shows it (:meth:`TemporalFilter.mask`).
+Validation frames carry no clock, so toggles per minute assume ``fps`` (30) frames a second.
 """
 
 from __future__ import annotations
@@ -37,9 +39,10 @@ from nerveseg.evaluation.sweeps import SweepFrame, sweeps_of
 from nerveseg.flicker import Flicker, mask_change, measure_flicker
 from nerveseg.inference.predictor import resize_probabilities
 from nerveseg.postprocess import PostprocessParams
-from nerveseg.temporal import TemporalFilter, stream_mask, without_smoothing
+from nerveseg.temporal import TemporalFilter, without_smoothing
 
 ALPHAS = (1.0, 0.8, 0.6, 0.5, 0.4, 0.3, 0.2, 0.15, 0.1)
+PIXEL_OFF_SHARES = (0.0, 0.8, 0.6, 0.4, 0.2, 0.1)  # pixel_off = share x threshold; 0 = off
 HYSTERESIS = ((0.0, 0.0), (0.5, 0.3), (0.6, 0.3), (0.6, 0.4), (0.7, 0.4), (0.7, 0.5), (0.8, 0.5))
 MAX_LOSS = 0.01
 MIN_CUT = 0.1
@@ -60,6 +63,7 @@ class TemporalScore:
             "ema_alpha": self.params.ema_alpha,
             "presence_on": self.params.presence_on,
             "presence_off": self.params.presence_off,
+            "pixel_off": self.params.pixel_off,
             "score": self.score,
             "dice_nerve": self.dice_nerve,
             **self.flicker.as_dict(),
@@ -87,13 +91,15 @@ class TemporalFit:
             "tried": [t.as_dict() for t in self.tried],
             "max_loss": MAX_LOSS,
             "min_cut": MIN_CUT,
+            "pixel_off_shares": PIXEL_OFF_SHARES,
             "assumed_fps": FPS,
         }
 
 
 @dataclass
 class _Pass:
-    """Per frame, for one ``ema_alpha``: mask not empty, Dice if shown, change, score."""
+    """Per frame, for one ``ema_alpha`` and ``pixel_off``: mask not empty, Dice if shown,
+    change, score."""
 
     nonempty: np.ndarray
     dice: np.ndarray
@@ -113,12 +119,27 @@ class SweepScorer:
         self.truth_change = np.concatenate(
             [[mask_change(a.truth, b.truth) for a, b in itertools.pairwise(s)] for s in self.sweeps]
         )
-        self._passes: dict[tuple[float, bool], _Pass] = {}
+        self._passes: dict[tuple[Any, ...], _Pass] = {}
 
     def evaluate(self, params: PostprocessParams) -> TemporalScore:
         """Play every sweep through the filter with ``params``; score, Dice and flicker."""
+        return self.evaluate_all([params])[0]
+
+    def evaluate_all(self, settings: Sequence[PostprocessParams]) -> list[TemporalScore]:
+        """:meth:`evaluate` for each of ``settings``, playing the frames once per EMA weight."""
+        missing: dict[tuple[Any, ...], dict[tuple[Any, ...], PostprocessParams]] = {}
+        for params in settings:
+            key = _pass_key(params)
+            if key not in self._passes:
+                shape = _shape_only(params)
+                shared = _pass_key(dataclasses.replace(shape, pixel_off=0.0))
+                missing.setdefault(shared, {})[key] = shape
+        for group in missing.values():
+            self._passes.update(self._play(group))
+        return [self._score(params, self._passes[_pass_key(params)]) for params in settings]
+
+    def _score(self, params: PostprocessParams, run: _Pass) -> TemporalScore:
         hysteresis = params.presence_on > 0
-        run = self._pass(params, hysteresis)
         on = _hysteresis(run.score, run.first, params) if hysteresis else np.ones_like(run.first)
         shown = run.nonempty & on
         per_frame = np.where(on, run.dice, (~self.nerve).astype(float))
@@ -133,37 +154,30 @@ class SweepScorer:
         dice_nerve = float(per_frame[self.nerve].mean()) if self.nerve.any() else float("nan")
         return TemporalScore(params, float(per_frame.mean()), dice_nerve, flicker)
 
-    def _pass(self, params: PostprocessParams, hysteresis: bool) -> _Pass:
-        key = (params.ema_alpha, hysteresis)
-        if key not in self._passes:
-            self._passes[key] = self._play(params, hysteresis)
-        return self._passes[key]
+    def _play(self, group: dict[tuple[Any, ...], PostprocessParams]) -> dict[tuple, _Pass]:
+        """Play the sweeps once for settings that differ only in ``pixel_off``.
 
-    def _play(self, params: PostprocessParams, hysteresis: bool) -> _Pass:
-        # Hysteresis is scored later from the presence scores: here every frame is "on", and
-        # with hysteresis the presence threshold is left out as stream_mask does.
-        shape_only = dataclasses.replace(
-            params,
-            presence_on=0.0,
-            presence_off=0.0,
-            presence_threshold=0.0 if hysteresis else params.presence_threshold,
-        )
-        nonempty, dice, change, score, first = [], [], [], [], []
+        The average and its resize back are shared; each setting has its own filter for the
+        mask (pixel hysteresis carries each one's own mask from frame to frame). Every frame is
+        "on" here: presence hysteresis is scored later from the presence scores.
+        """
+        keys, settings = list(group), list(group.values())
+        rows: dict[tuple, list[tuple]] = {key: [] for key in keys}
         for sweep in self.sweeps:
-            smoother, previous = TemporalFilter(shape_only), None
+            smoothers = [TemporalFilter(params) for params in settings]
+            previous: list[np.ndarray | None] = [None] * len(keys)
             for number, frame in enumerate(sweep):
-                step = smoother.step(frame.probabilities, frame.presence)
+                step = smoothers[0].step(frame.probabilities, frame.presence)
                 full = resize_probabilities(
                     torch.from_numpy(step.probabilities)[None], frame.truth.shape, frame.resize
-                )
-                mask = stream_mask(full[0].numpy(), shape_only, step)
-                nonempty.append(bool(mask.any()))
-                dice.append(_dice(mask, frame.truth))
-                change.append(0.0 if previous is None else mask_change(previous, mask))
-                score.append(step.score)
-                first.append(number == 0)
-                previous = mask
-        return _Pass(*(np.array(v) for v in (nonempty, dice, change, score, first)))
+                )[0].numpy()
+                for i, key in enumerate(keys):
+                    mask = smoothers[i].mask(full, step)
+                    change = 0.0 if previous[i] is None else mask_change(previous[i], mask)
+                    dice = _dice(mask, frame.truth)
+                    rows[key].append((mask.any(), dice, change, step.score, number == 0))
+                    previous[i] = mask
+        return {key: _Pass(*(np.array(c) for c in zip(*rows[key], strict=True))) for key in keys}
 
 
 def fit_temporal(
@@ -174,15 +188,19 @@ def fit_temporal(
     min_cut: float = MIN_CUT,
     log: Callable[[str], None] | None = None,
 ) -> TemporalFit:
-    """Choose ``ema_alpha``, ``presence_on``, ``presence_off`` on top of the still ``still``."""
+    """Choose ``ema_alpha``, ``pixel_off``, ``presence_on``, ``presence_off`` on top of the still
+    ``still``."""
     off = without_smoothing(still)
-    baseline = scorer.evaluate(off)
-    tried = [
-        scorer.evaluate(dataclasses.replace(off, ema_alpha=alpha, presence_on=on, presence_off=low))
+    # Off first, then ever stronger, as ALPHAS: of settings that tie, the mildest wins.
+    pixel_offs = list(dict.fromkeys(round(share * off.threshold, 3) for share in PIXEL_OFF_SHARES))
+    grid = [
+        dataclasses.replace(off, ema_alpha=alpha, pixel_off=pixel, presence_on=on, presence_off=low)
         for alpha in ALPHAS
+        for pixel in pixel_offs
         for on, low in HYSTERESIS
     ]
-    allowed = [t for t in tried if _within(t, baseline, max_loss)]
+    baseline, *tried = scorer.evaluate_all([off, *grid])
+    allowed = [t for t in tried if within_loss(t, baseline, max_loss)]
     best = min(allowed, key=lambda t: (_finite(t.flicker.mask_change), -t.score))
     cut = baseline.flicker.mask_change - best.flicker.mask_change
     kept = bool(np.isfinite(cut) and cut >= min_cut * baseline.flicker.mask_change and cut > 0)
@@ -191,7 +209,8 @@ def fit_temporal(
         for name, row in (("unsmoothed", baseline), ("smoothed" if kept else "best tried", best)):
             log(
                 f"{name:<18} alpha {row.params.ema_alpha} on/off {row.params.presence_on}/"
-                f"{row.params.presence_off}  score {row.score:.4f}  dice(nerve) "
+                f"{row.params.presence_off} pixel_off {row.params.pixel_off}  "
+                f"score {row.score:.4f}  dice(nerve) "
                 f"{row.dice_nerve:.4f}  mask change {row.flicker.mask_change:.4f}  toggles/min "
                 f"{row.flicker.toggles_per_minute:.1f}"
             )
@@ -213,7 +232,9 @@ def stream_scores(held: HeldOut, params: PostprocessParams) -> dict[str, Any] | 
     }
 
 
-def _within(candidate: TemporalScore, baseline: TemporalScore, max_loss: float) -> bool:
+def within_loss(
+    candidate: TemporalScore, baseline: TemporalScore, max_loss: float = MAX_LOSS
+) -> bool:
     """At most ``max_loss`` below the baseline in competition score and in Dice on nerve frames.
 
     Both, because either can hide the other's loss: averaging that keeps a mask on a little
@@ -225,6 +246,24 @@ def _within(candidate: TemporalScore, baseline: TemporalScore, max_loss: float) 
     if np.isnan(baseline.dice_nerve) or np.isnan(candidate.dice_nerve):
         return True
     return candidate.dice_nerve >= baseline.dice_nerve - max_loss
+
+
+def _shape_only(params: PostprocessParams) -> PostprocessParams:
+    """What a pass plays: presence hysteresis off (scored later from the presence scores) and,
+    where it is on, the presence threshold left out as the filter leaves it out."""
+    hysteresis = params.presence_on > 0
+    return dataclasses.replace(
+        params,
+        presence_on=0.0,
+        presence_off=0.0,
+        presence_threshold=0.0 if hysteresis else params.presence_threshold,
+    )
+
+
+def _pass_key(params: PostprocessParams) -> tuple[Any, ...]:
+    """Settings whose passes are the same share a key: they differ in presence hysteresis
+    only, and in the presence threshold only where hysteresis replaces it."""
+    return tuple(_shape_only(params).to_dict().values())
 
 
 def _hysteresis(score: np.ndarray, first: np.ndarray, params: PostprocessParams) -> np.ndarray:

@@ -97,7 +97,8 @@ def run_live(
             model cannot keep up with. A capture device is always live.
         fps: the source's frame rate, instead of its own (or of 30 for sources without one).
         queue_size: frames that may wait for the model at most.
-        smoothing: False turns the post-processing's stream fields off (EMA, hysteresis).
+        smoothing: False turns the post-processing's stream fields off (EMA, presence and
+            pixel hysteresis).
         overwrite: replace this command's earlier outputs in ``out`` (and only those).
         show: also show the overlay in a window (needs a display).
         max_frames: stop after this many frames read (for tries and benchmarks).
@@ -261,6 +262,7 @@ def _summary(stream, mode, feed, timeline, seconds, queue_size, params, paths) -
             "ema_alpha": params.ema_alpha,
             "presence_on": params.presence_on,
             "presence_off": params.presence_off,
+            "pixel_off": params.pixel_off,
         },
         mask_change=float(np.mean(timeline.changes)) if timeline.changes else float("nan"),
         toggles_per_minute=toggles(timeline.present) / minutes if processed else float("nan"),

@@ -20,7 +20,7 @@ from nerveseg.data.geometry import fit_image
 from nerveseg.inference.predictor import normalise, resize_probabilities
 from nerveseg.inference.sources import OpenedPredictor
 from nerveseg.postprocess import PostprocessParams
-from nerveseg.temporal import TemporalFilter, stream_mask, without_smoothing
+from nerveseg.temporal import TemporalFilter, without_smoothing
 
 
 @dataclass(frozen=True)
@@ -52,4 +52,4 @@ class StreamSegmenter:
         step = self.filter.step(probabilities, presence)
         probabilities = torch.from_numpy(step.probabilities)[None]
         full = resize_probabilities(probabilities, image.shape, info.resize)
-        return StreamResult(stream_mask(full[0].numpy(), self.params, step), step.score)
+        return StreamResult(self.filter.mask(full[0].numpy(), step), step.score)

@@ -17,7 +17,19 @@ function describe(p) {
   if (p.closing_radius) parts.push(`closing ${p.closing_radius}`);
   if (p.fill_holes) parts.push("holes filled");
   if (p.presence_threshold) parts.push(`presence ≥ ${p.presence_threshold}`);
-  return parts.join(", ");
+  return parts.join(", ") + streamNote(p);
+}
+
+// The page segments every frame of a video or camera on its own, as a still: the stream
+// smoothing that `nerveseg live` applies (nerveseg.temporal) is not repeated here, so say so
+// when the post-processing has some.
+function streamNote(p) {
+  const stream = [];
+  if (p.ema_alpha < 1) stream.push(`average ${p.ema_alpha}`);
+  if (p.presence_on > 0) stream.push(`presence on/off ${p.presence_on}/${p.presence_off}`);
+  if (p.pixel_off > 0) stream.push(`pixel off ${p.pixel_off}`);
+  if (!stream.length) return "";
+  return `; stream smoothing (${stream.join(", ")}) not applied here: every frame on its own (nerveseg live applies it)`;
 }
 
 /** "segnet (width 0.25) at 96x128, WebAssembly, 1 thread(s); post-processing: ..." */
