@@ -49,6 +49,14 @@ def test_fit_removes_false_detections_and_never_lowers_the_score():
     assert "presence_threshold" not in names  # no presence head
 
 
+def test_a_moved_threshold_keeps_the_pixel_hysteresis_below_it():
+    start = PostprocessParams(threshold=0.5, pixel_off=0.4)  # 0.8 of the threshold
+    result = fit_postprocess(FrameScorer(*frames()), start, SHAPE, crf=False)
+    assert result.params.threshold == 0.7
+    assert result.params.pixel_off == pytest.approx(0.56)
+    result.params.check()  # a file written from it loads again
+
+
 def test_a_gain_below_the_margin_is_not_kept():
     # Two empty frames of 14 with a speck: fixing them is worth 2/14 = 0.14 < margin 0.2.
     scorer = FrameScorer(*frames(n_nerve=12, n_empty=2))

@@ -28,7 +28,7 @@ def add(commands) -> None:
     parser.add_argument(
         "--no-temporal",
         action="store_true",
-        help="leave the stream fields (averaging over frames, presence hysteresis) off",
+        help="leave the stream fields (averaging over frames, pixel and presence hysteresis) off",
     )
     parser.add_argument(
         "--no-crf",

@@ -167,7 +167,7 @@ def fit_run_postprocess(
     Held-out frames are the validation split, or the out-of-fold predictions of a
     cross-validation folder. The search starts from the model file's own post-processing.
     ``tta`` fits on flip-averaged probabilities (then predict and evaluate with TTA too).
-    ``temporal`` then fits the stream fields (averaging over frames, presence hysteresis) on
+    ``temporal`` then fits the stream fields (averaging over frames, pixel and presence hysteresis) on
     the held-out subjects played as sweeps (:mod:`nerveseg.evaluation.temporal_fit`), or on
     the sweep videos with truth in the folder ``sweeps`` when given. ``crf`` False leaves the
     dense CRF's step out (the most costly to search).
@@ -295,8 +295,17 @@ def _value(params: PostprocessParams, name: str, grid: tuple) -> Any:
 
 
 def _with(params: PostprocessParams, name: str, value: Any) -> PostprocessParams:
+    """``params`` with one step changed; a moved threshold carries the pixel hysteresis along.
+
+    ``pixel_off`` is fitted as a share of the threshold (:mod:`temporal_fit`) and must stay at
+    or below it, so a still step that moves the threshold keeps that share.
+    """
     changes = value if isinstance(value, dict) else {name: value}
-    return dataclasses.replace(params, **changes)
+    moved = dataclasses.replace(params, **changes)
+    if params.pixel_off and moved.threshold != params.threshold:
+        share = params.pixel_off / params.threshold
+        moved = dataclasses.replace(moved, pixel_off=round(share * moved.threshold, 4))
+    return moved
 
 
 def _significant(gains: np.ndarray, margin: float) -> bool:
