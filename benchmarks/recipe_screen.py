@@ -60,7 +60,7 @@ def run_one(
     ``minutes`` 0 keeps the preset's own budget (``train.max_minutes`` and ``train.epochs``).
     """
     summary = run / "summary.json"
-    if not summary.is_file() and runs.last_checkpoint(run) is not None:
+    if not summary.is_file() and runs.last_checkpoint(run).is_file():
         train(None, run, resume=True)  # an interrupted benchmark goes on where it stopped
     if not summary.is_file():
         budget = ["train.epochs=1000", f"train.max_minutes={minutes}", "train.patience=1000"]
