@@ -1,14 +1,14 @@
-"""Quality and cost of post-processing, test-time augmentation and (optionally) a dense CRF.
+"""Quality and cost of post-processing and test-time augmentation.
 
-    python benchmarks/postprocess_quality.py RUN [--crf] [--device cpu]
+    python benchmarks/postprocess_quality.py RUN [--device cpu]
 
 Predicts the run's held-out frames (validation, or out-of-fold for a cross-validation folder)
 with and without the horizontal-flip TTA, fits the post-processing greedily on each, and prints
 the competition score and the Dice on frames with a nerve after every step, with the time per
 frame of each stage. Scores after fitting are in-sample (fitted and scored on the same frames):
-compare them with each other, not with a test score. ``--crf`` adds a dense CRF (needs the
-``pydensecrf2`` package, which builds from source) at the network's input size before the fit.
-Prints figures, asserts nothing.
+compare them with each other, not with a test score. The dense CRF has its own benchmark,
+``benchmarks/crf_quality.py``, which fits and scores on different subjects. Prints figures,
+asserts nothing.
 """
 
 from __future__ import annotations
@@ -28,17 +28,10 @@ from nerveseg.inference import open_predictor
 from nerveseg.inference.predictor import normalise, resize_probabilities
 from nerveseg.postprocess import PostprocessParams, apply_postprocess
 
-CRF_SETTINGS = [  # (bilateral sxy at 580 px wide, srgb, compat)
-    (10, 10, 3),
-    (20, 5, 3),
-    (40, 15, 5),
-]
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path)
-    parser.add_argument("--crf", action="store_true", help="also try a dense CRF (pydensecrf2)")
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
 
@@ -61,8 +54,6 @@ def main() -> None:
         scorer = FrameScorer(_full(held), truths, held.presence)
         print(f"== {label}")
         _report_fit(scorer, start, shape)
-    if args.crf:
-        _report_crf(plain, truths, start, shape)
 
 
 def _report_fit(scorer: FrameScorer, start: PostprocessParams, shape) -> None:
@@ -79,43 +70,6 @@ def _report_fit(scorer: FrameScorer, start: PostprocessParams, shape) -> None:
         score, dice = scorer.summary(params)
         print(f"{name:<52} {score:7.4f} {dice:7.4f} {_postprocess_ms(scorer, params):9.2f}")
     print(f"fitted: {result.params.describe()}\n")
-
-
-def _report_crf(held: HeldOut, truths, start: PostprocessParams, shape) -> None:
-    try:
-        import pydensecrf.densecrf as dcrf
-    except ImportError:
-        print("--crf: pydensecrf2 is not installed (pip install pydensecrf2; builds from source)")
-        return
-    scale = held.info.image_size[1] / shape[1]
-    for sxy, srgb, compat in CRF_SETTINGS:
-        started = time.perf_counter()
-        refined = np.stack(
-            [
-                _crf(dcrf, held.probabilities[i], held.images[i], sxy * scale, srgb, compat)
-                for i in range(len(held))
-            ]
-        )
-        ms = (time.perf_counter() - started) / len(held) * 1000
-        crf_held = dataclasses.replace(held, probabilities=refined)
-        scorer = FrameScorer(_full(crf_held), truths, held.presence)
-        result = fit_postprocess(scorer, start, shape)
-        print(
-            f"CRF sxy={sxy} srgb={srgb} compat={compat}: {ms:.0f} ms per frame at "
-            f"{held.info.image_size[1]}x{held.info.image_size[0]}; score {result.start_score:.4f} "
-            f"with the model file's params, {result.score:.4f} refitted ({result.params.describe()})"
-        )
-
-
-def _crf(dcrf, prob, image, sxy, srgb, compat, iterations=5):
-    height, width = prob.shape
-    p = np.clip(prob.astype(np.float32), 1e-5, 1 - 1e-5)
-    crf = dcrf.DenseCRF2D(width, height, 2)
-    crf.setUnaryEnergy(np.ascontiguousarray(-np.log(np.stack([1 - p, p])).reshape(2, -1)))
-    crf.addPairwiseGaussian(sxy=3, compat=3)
-    rgb = np.ascontiguousarray(np.repeat(image[..., None], 3, axis=2))
-    crf.addPairwiseBilateral(sxy=sxy, srgb=srgb, rgbim=rgb, compat=compat)
-    return np.array(crf.inference(iterations), dtype=np.float32).reshape(2, height, width)[1]
 
 
 def _truths(held: HeldOut) -> list[np.ndarray]:

@@ -13,7 +13,8 @@ validation score after the first third of training, and minutes taken.
         --candidates plateau,ema-cosine,width-0.5,size-160x224 --out /tmp/screen
 
 Writes ``RUN/<candidate>/fold-K/`` runs and ``summary.json`` into ``--out``; a candidate/fold
-whose run already finished is read back instead of retrained, so the script can be resumed.
+whose run already finished is read back instead of retrained, and one that was interrupted
+resumes from its last checkpoint, so the script can be stopped and started again.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nerveseg import runs
 from nerveseg.config import load_config
 from nerveseg.evaluation import evaluate_run
 from nerveseg.training import train
@@ -58,6 +60,8 @@ def run_one(
     ``minutes`` 0 keeps the preset's own budget (``train.max_minutes`` and ``train.epochs``).
     """
     summary = run / "summary.json"
+    if not summary.is_file() and runs.last_checkpoint(run).is_file():
+        train(None, run, resume=True)  # an interrupted benchmark goes on where it stopped
     if not summary.is_file():
         budget = ["train.epochs=1000", f"train.max_minutes={minutes}", "train.patience=1000"]
         config = load_config(

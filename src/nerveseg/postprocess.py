@@ -16,10 +16,16 @@ shape steps need connected components and run at full resolution only.
 Three more fields steady a stream of frames (EMA and presence hysteresis); they act only in
 :mod:`nerveseg.temporal`, and their defaults mean "off", so still-image prediction is unchanged.
 
-A dense CRF (pydensecrf2) before thresholding was measured and left out: on a demo run's
-validation frames the best of eight kernel settings, chosen on those same frames, moved the
-score by +0.0006 (noise) while wider kernels cost up to 0.2, at 50-220 ms a frame at 96x128
-and ~0.9 s at 580x420 (see ``benchmarks/postprocess_quality.py --crf`` to re-measure).
+An optional dense CRF (:mod:`nerveseg.crf`, the ``crf_*`` fields; ``crf_weight`` 0 = off)
+comes before all of these: it refines the network's probabilities with the frame's own
+intensities at the network's input size, before they are resized back. It needs the frames, so
+inference applies it where the frames are (:func:`nerveseg.crf.refine`); the functions here
+take probabilities that are already refined. Measured on the real sample
+(``benchmarks/crf_quality.py``: SegNet width 0.25 at 128x160, 8 validation subjects, fitted on
+half of them and scored on the other half, then swapped), the fitted CRF raised the Dice on
+nerve frames by +0.0026 +- 0.0014 (+0.0043 and +0.0002 on the two halves) and fit-postprocess
+keeps it there, at 17.5 ms a frame at 128x160 on 2 loaded CPU threads, 20% of predict's time
+per frame. (An earlier try with pydensecrf2 on a demo run moved the score by +0.0006.)
 """
 
 from __future__ import annotations
@@ -66,6 +72,14 @@ class PostprocessParams:
             presence head's probability, else the peak probability): a mask appears once the
             score reaches ``presence_on`` and stays until it falls below ``presence_off``;
             ``presence_on`` 0 = off. While on, it replaces the presence threshold.
+        crf_weight: the dense CRF's pairwise weight, the most the neighbourhood can move a
+            pixel's log-odds (:mod:`nerveseg.crf`); 0 = off.
+        crf_smoothness: the share of ``crf_weight`` on the spatial kernel (smoothing whatever
+            the image shows); the rest is on the bilateral kernel (smoothing between pixels of
+            similar intensity).
+        crf_spatial_sigma: the kernels' width, in pixels of the network's input size.
+        crf_intensity_sigma: the bilateral kernel's width, in grey levels (0-255).
+        crf_iterations: mean-field updates.
     """
 
     threshold: float = setting(0.5, at_least=0.0, at_most=1.0)
@@ -79,6 +93,11 @@ class PostprocessParams:
     ema_alpha: float = setting(1.0, above=0.0, at_most=1.0)
     presence_on: float = setting(0.0, at_least=0.0, at_most=1.0)
     presence_off: float = setting(0.0, at_least=0.0, at_most=1.0)
+    crf_weight: float = setting(0.0, at_least=0.0, at_most=20.0)
+    crf_smoothness: float = setting(0.0, at_least=0.0, at_most=1.0)
+    crf_spatial_sigma: float = setting(3.0, above=0.0, at_most=8.0)
+    crf_intensity_sigma: float = setting(20.0, above=0.0, at_most=255.0)
+    crf_iterations: int = setting(5, at_least=1, at_most=20)
 
     def check(self) -> None:
         """Hysteresis needs its off threshold at or below its on threshold (presence and pixel)."""

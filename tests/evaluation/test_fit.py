@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
 import pytest
 
 from nerveseg.cli import main
-from nerveseg.evaluation.fit import FrameScorer, fit_postprocess, step_grids
-from nerveseg.postprocess import PostprocessParams
+from nerveseg.crf import refine
+from nerveseg.evaluation.fit import describe_value, fit_postprocess, step_grids
+from nerveseg.evaluation.frame_scorer import FrameScorer, NetworkFrames
+from nerveseg.evaluation.holdout import predict_holdout
+from nerveseg.postprocess import PostprocessParams, save_postprocess
 
 SHAPE = (42, 58)
 
@@ -43,6 +47,14 @@ def test_fit_removes_false_detections_and_never_lowers_the_score():
     names = [s.step for s in result.steps]
     assert names[:4] == ["threshold", "min_area", "keep_largest", "fill_holes"]
     assert "presence_threshold" not in names  # no presence head
+
+
+def test_a_moved_threshold_keeps_the_pixel_hysteresis_below_it():
+    start = PostprocessParams(threshold=0.5, pixel_off=0.4)  # 0.8 of the threshold
+    result = fit_postprocess(FrameScorer(*frames()), start, SHAPE, crf=False)
+    assert result.params.threshold == 0.7
+    assert result.params.pixel_off == pytest.approx(0.56)
+    result.params.check()  # a file written from it loads again
 
 
 def test_a_gain_below_the_margin_is_not_kept():
@@ -126,3 +138,97 @@ def test_cross_validation_folder_is_fitted_out_of_fold_and_predicted_as_an_ensem
     args = ["predict", "--run", str(run), "--input", str(tiny_data / "test"), "--out", str(out)]
     assert main(args) == 0
     assert "predicted 4 frames" in capsys.readouterr().out
+
+
+# --- the dense CRF step ----------------------------------------------------------------------
+
+
+def edge_frames(n: int = 24, uniform_images: bool = False) -> FrameScorer:
+    """Nerve frames whose network is unsure (0.35) of a 2-px band inside the nerve's left edge
+    and as unsure of a 2-px band outside its right edge: no threshold tells them apart, but the
+    frame does (the nerve is brighter), unless ``uniform_images``."""
+    rng = np.random.default_rng(0)
+    probs, truths, images = [], [], []
+    for i in range(n):
+        prob = np.full(SHAPE, 0.05, np.float32)
+        top, left = 10 + i % 3, 15 + i % 5
+        prob[top : top + 14, left : left + 20] = 0.9
+        prob[top : top + 14, left : left + 2] = 0.35
+        prob[top : top + 14, left + 20 : left + 22] = 0.35
+        truth = np.zeros(SHAPE, bool)
+        truth[top : top + 14, left : left + 20] = True
+        image = np.where(truth, 170, 60) + rng.integers(-10, 11, SHAPE)
+        probs.append(prob)
+        truths.append(truth)
+        images.append(np.full(SHAPE, 100) if uniform_images else image)
+    network = NetworkFrames(np.stack(images).astype(np.uint8), np.stack(probs), [SHAPE] * n)
+    return FrameScorer([p.astype(np.float16) for p in probs], truths, network=network)
+
+
+def test_the_crf_is_kept_where_the_frame_shows_what_the_network_was_unsure_of():
+    result = fit_postprocess(edge_frames(), PostprocessParams(), SHAPE)
+    # Threshold 0.5 misses the left band (252 of 280 px); 0.3 would add the right band instead.
+    assert result.start_score == pytest.approx(2 * 252 / (252 + 280))
+    crf = result.steps[-1]
+    assert crf.step == "crf" and crf.kept and result.params.crf_weight > 0
+    assert result.score == pytest.approx(1.0)
+    assert set(crf.chosen) == {
+        "crf_weight",
+        "crf_spatial_sigma",
+        "crf_intensity_sigma",
+        "threshold",
+    }
+
+
+def test_the_crf_stays_off_where_the_frame_shows_nothing_more():
+    result = fit_postprocess(edge_frames(uniform_images=True), PostprocessParams(), SHAPE)
+    crf = result.steps[-1]
+    assert crf.step == "crf" and not crf.kept and result.params.crf_weight == 0
+    best = max(score for _, score in crf.tried)
+    assert best - result.score < result.margin  # what smoothing alone gains is below the bar
+
+
+def test_the_crf_step_needs_the_network_frames_and_can_be_left_out():
+    names = [
+        s.step for s in fit_postprocess(FrameScorer(*frames()), PostprocessParams(), SHAPE).steps
+    ]
+    assert "crf" not in names
+    result = fit_postprocess(edge_frames(), PostprocessParams(), SHAPE, crf=False)
+    assert "crf" not in [s.step for s in result.steps] and result.params.crf_weight == 0
+    grid = dict(step_grids((420, 580), has_presence=False, network_width=160))["crf"]
+    assert {v["crf_spatial_sigma"] for v in grid} == {1.6, 3.2}
+    assert {v["threshold"] for v in grid} == {0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7}
+
+
+def test_evaluate_applies_a_crf_as_the_fit_scores_it(copy_trained_run, capsys):
+    run = copy_trained_run()
+    held = predict_holdout(run, device="cpu")
+    crf = PostprocessParams(crf_weight=2.0, crf_spatial_sigma=2.0, crf_intensity_sigma=15.0)
+    refined = refine(held.probabilities, held.images, crf)
+    # The smoke model's probabilities sit near one value: a threshold amid the refined ones.
+    params = dataclasses.replace(crf, threshold=float(f"{np.quantile(refined, 0.7):.6g}"))
+    scorer = FrameScorer.from_holdout(held)
+    with_crf, without = (
+        scorer.summary(params)[0],
+        scorer.summary(PostprocessParams(params.threshold))[0],
+    )
+    assert with_crf != pytest.approx(without)
+    save_postprocess(run / "postprocess.json", params, {})
+    capsys.readouterr()
+    assert main(["evaluate", "--run", str(run)]) == 0
+    assert json.loads(capsys.readouterr().out)["score"] == pytest.approx(with_crf, abs=1e-6)
+
+
+def test_crf_values_read_briefly_in_logs_and_the_report():
+    off = {
+        "crf_weight": 0.0,
+        "crf_spatial_sigma": 3.0,
+        "crf_intensity_sigma": 20.0,
+        "threshold": 0.5,
+    }
+    assert describe_value(off) == "crf off, threshold 0.5"
+    on = {**off, "crf_weight": 4.0, "crf_spatial_sigma": 1.6}
+    assert (
+        describe_value(on) == "weight 4.0, spatial_sigma 1.6, intensity_sigma 20.0, threshold 0.5"
+    )
+    assert describe_value(0.4) == "0.4"

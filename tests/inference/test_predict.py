@@ -4,17 +4,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from nerveseg.checkpoint import ModelInfo, save_model_file
 from nerveseg.cli import main
+from nerveseg.crf import refine
+from nerveseg.data.images import read_image, read_mask
+from nerveseg.data.loading import resize_image
 from nerveseg.errors import NervesegError
 from nerveseg.inference import open_predictor, predict_folder, write_predictions
 from nerveseg.inference import predict as prediction
-from nerveseg.inference.predictor import BatchOutput
+from nerveseg.inference.predictor import BatchOutput, normalise, resize_probabilities
+from nerveseg.inference.stream import StreamSegmenter
 from nerveseg.models import build_model
-from nerveseg.postprocess import PostprocessParams
+from nerveseg.postprocess import PostprocessParams, apply_postprocess
 
 
 @pytest.fixture(scope="module")
@@ -142,3 +147,27 @@ def test_two_files_with_one_test_id_are_refused_before_writing(model_file, tiny_
     with pytest.raises(NervesegError, match=r"012.tif and 12.tif: both are test id 12"):
         predict_folder(model_file, frames, tmp_path / "out", progress=False)
     assert not (tmp_path / "out").exists()
+
+
+def test_predict_segment_and_streams_apply_the_crf_alike(tiny_data, tmp_path):
+    torch.manual_seed(0)
+    kwargs = {"width": 0.0625, "output_prior": 0.5}
+    params = PostprocessParams(crf_weight=2.0, crf_spatial_sigma=2.0, crf_intensity_sigma=15.0)
+    info = ModelInfo("segnet", kwargs, (64, 96), mean=0.4, std=0.2, postprocess=params)
+    path = tmp_path / "model.pt"
+    save_model_file(path, build_model("segnet", **kwargs), info)
+    opened = open_predictor(path)
+    frame = read_image(tiny_data / "test" / "1.tif")
+    small = np.array(resize_image(frame, info.image_size))
+    probs = opened.predictor(normalise(small[None], info.mean, info.std)).probabilities[0].numpy()
+
+    def mask(probabilities: np.ndarray) -> np.ndarray:
+        full = resize_probabilities(torch.from_numpy(probabilities)[None], frame.shape)[0]
+        return apply_postprocess(full.numpy(), params)
+
+    expected = mask(refine(probs, small, params))
+    assert (expected != mask(probs)).sum() > 20  # the CRF changes the mask: the test can fail
+    np.testing.assert_array_equal(opened.segment(frame), expected)
+    np.testing.assert_array_equal(StreamSegmenter(opened).segment(frame).mask, expected)
+    predict_folder(path, tiny_data / "test", tmp_path / "out", progress=False)
+    np.testing.assert_array_equal(read_mask(tmp_path / "out" / "masks" / "1_mask.png"), expected)

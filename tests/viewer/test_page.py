@@ -1,5 +1,6 @@
 """The viewer in headless Chromium: the page's masks against ``nerveseg predict``'s, the
-threshold slider, Dice against dropped masks, downloads, and a corrupt file's message."""
+threshold slider, Dice against dropped masks, downloads, a corrupt file's message, and the
+page's dense CRF against :mod:`nerveseg.crf`."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from nerveseg.cli import main
+from nerveseg.crf import refine
 from nerveseg.data.geometry import fit_image
 from nerveseg.data.images import read_image, read_mask
 from nerveseg.data.loading import resize_image
@@ -226,8 +229,6 @@ def test_static_export_runs_on_a_plain_web_server(browser, trained_run, tiny_dat
 
 
 def test_presence_head_probability_is_shown_as_predict_computes_it(browser, frames, tmp_path):
-    import torch
-
     from nerveseg.checkpoint import ModelInfo, save_model_file
     from nerveseg.models import build_model
 
@@ -485,3 +486,92 @@ def test_run_length_code_is_the_competitions(blank, case):
         mask.astype(np.uint8).ravel().tolist(),
     )  # fmt: skip
     assert got == rle_encode(mask)
+
+
+# --- the dense CRF ----------------------------------------------------------------------------
+
+CRF = {
+    "crf_weight": 4.0,
+    "crf_smoothness": 0.3,
+    "crf_spatial_sigma": 2.0,
+    "crf_intensity_sigma": 15.0,
+    "crf_iterations": 5,
+}
+CRF_SCANS = ["1.tif", "2.tif"]
+
+
+def network_output(opened, path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The frame at the network's size and the network's probabilities, as predict has them."""
+    small = np.array(resize_image(read_image(path), opened.info.image_size))
+    output = opened.predictor(normalise(small[None], opened.info.mean, opened.info.std))
+    return small, output.probabilities[0].numpy()
+
+
+@pytest.fixture(scope="module")
+def crf_run(copy_trained_run, tiny_data) -> Path:
+    """The smoke run with a CRF, and a threshold that gives its frames sizeable masks after the
+    CRF: the barely trained smoke model's probabilities are all near 0.01, so the threshold
+    keeps six significant digits."""
+    run = copy_trained_run()
+    opened = open_predictor(run)
+    outputs = [network_output(opened, tiny_data / "test" / n) for n in CRF_SCANS]
+    params = PostprocessParams(**CRF)
+    values = np.concatenate([refine(probs, small, params).ravel() for small, probs in outputs])
+    threshold = float(f"{np.quantile(values, 0.75):.6g}")
+    save_postprocess(run / "postprocess.json", PostprocessParams(threshold=threshold, **CRF), {})
+    return run
+
+
+@pytest.fixture(scope="module")
+def crf_page(browser, crf_run):
+    with ViewerServer(crf_run) as server:
+        page = open_viewer(browser, server.url)
+        page.server_url = server.url
+        yield page
+        assert page.errors == []
+        page.close()
+
+
+def test_the_page_refines_probabilities_as_python_does(crf_page):
+    page = crf_page
+    rng = np.random.default_rng(0)
+    height, width = 20, 28
+    # Smooth probabilities and a frame with two regions and speckle, so both kernels matter.
+    probs = resize_probabilities(
+        torch.from_numpy(rng.random((1, 5, 7), dtype=np.float32)), (height, width)
+    )[0].numpy()
+    gray = np.where(np.arange(width) < 12, 60, 180) + rng.integers(-20, 21, (height, width))
+    gray = gray.astype(np.uint8)
+    params = PostprocessParams(**CRF)
+    expected = refine(probs, gray, params)
+    got = page.evaluate(
+        """async ([url, p, g, w, h, params]) => {
+            const crf = await import(url + "js/crf.js");
+            return Array.from(crf.refine(Float32Array.from(p), Uint8Array.from(g), w, h, params));
+        }""",
+        [page.server_url, probs.ravel().tolist(), gray.ravel().tolist(), width, height, CRF],
+    )
+    got = np.array(got, np.float32).reshape(height, width)
+    assert np.abs(expected - probs).max() > 0.05  # the CRF did something to compare
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_page_masks_with_a_crf_match_nerveseg_predict(crf_page, crf_run, tiny_data, tmp_path):
+    page, run = crf_page, crf_run
+    out = tmp_path / "predicted"
+    args = ["predict", "--run", str(run), "--input", str(tiny_data / "test"), "--out", str(out)]
+    assert main(args) == 0
+    opened = open_predictor(run)
+    without = PostprocessParams(threshold=opened.postprocess.threshold)
+    page.set_input_files("#files", [str(tiny_data / "test" / n) for n in CRF_SCANS])
+    for index, name in enumerate(CRF_SCANS):
+        page.evaluate("i => viewer.show(i)", index)
+        state = wait_drawn(page, index + 1, Path(name).stem)
+        expected = read_mask(out / "masks" / f"{Path(name).stem}_mask.png")
+        assert 0.01 < expected.mean() < 0.9, f"{name}: predict's mask is (nearly) empty or full"
+        _, probs = network_output(opened, tiny_data / "test" / name)
+        full = resize_probabilities(torch.from_numpy(probs)[None], expected.shape)
+        plain = apply_postprocess(full[0].numpy(), without)
+        # The CRF moves more pixels than the page may differ by: the comparison can fail.
+        assert dice(plain, expected) < 0.99, name
+        assert dice(page_mask(state), expected) >= 0.995, name

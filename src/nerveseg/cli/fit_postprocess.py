@@ -11,7 +11,7 @@ from nerveseg.cli.common import non_negative_float, prediction_arguments
 def add(commands) -> None:
     parser = commands.add_parser(
         "fit-postprocess",
-        help="fit threshold, minimum area, shape and presence steps on held-out frames",
+        help="fit threshold, minimum area, shape, presence and CRF steps on held-out frames",
         description=(
             "Predict the run's validation frames once (out-of-fold for a cross-validation "
             "folder RUN/fold-K), choose each post-processing step greedily by the competition "
@@ -28,7 +28,12 @@ def add(commands) -> None:
     parser.add_argument(
         "--no-temporal",
         action="store_true",
-        help="leave the stream fields (averaging over frames, presence hysteresis) off",
+        help="leave the stream fields (averaging over frames, pixel and presence hysteresis) off",
+    )
+    parser.add_argument(
+        "--no-crf",
+        action="store_true",
+        help="leave the dense CRF out of the search (its step is the slowest to try)",
     )
     parser.add_argument(
         "--sweeps",
@@ -53,6 +58,7 @@ def _run_fit(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         device=args.device,
         temporal=not args.no_temporal,
+        crf=not args.no_crf,
         sweeps=args.sweeps,
         log=print,
     )

@@ -7,11 +7,13 @@ own standard error (the spread of the per-frame differences over sqrt(frames)). 
 validation set a gain below its noise is chance, not skill; and a coarse grid gives chance
 few chances to look like skill in the first place.
 
-Probabilities are resized to the original resolution once and kept as float16 (~0.5 GB for
-1,100 Kaggle frames). Each shape setting (threshold, largest component, closing, holes) is
-computed once per frame and cached as per-frame (area, Dice-if-kept); the gates (minimum and
-maximum area, presence) then cost nothing to search, since a gated frame scores 1 when its truth
-is empty and 0 otherwise.
+Scoring a setting on every frame is :class:`~nerveseg.evaluation.frame_scorer.FrameScorer`'s
+job, which caches what the search asks for again and again.
+
+The dense CRF (:mod:`nerveseg.crf`) is the last step, when the scorer has the frames at the
+network's size: it must beat the cheap steps already fitted, not do their work (removing
+small false blobs is the minimum area's job). Its settings are tried jointly with the
+threshold, as it sharpens the probabilities the threshold was fitted on.
 
 A model of several structures is fitted one structure at a time, each on its own channel
 against its own truth, from the model file's parameters; ``postprocess.json`` then holds one
@@ -21,7 +23,6 @@ parameter set per structure (:mod:`nerveseg.structure_postprocess`).
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,16 +33,13 @@ import numpy as np
 
 from nerveseg import runs
 from nerveseg.errors import NervesegError
+from nerveseg.evaluation.frame_scorer import FrameScorer
 from nerveseg.evaluation.holdout import HeldOut, predict_holdout
 from nerveseg.evaluation.sweeps import sweeps_of, video_sweeps
 from nerveseg.evaluation.temporal_fit import SweepScorer, fit_temporal
+from nerveseg.inference.predictor import pick_device
 from nerveseg.inference.sources import open_predictor
-from nerveseg.postprocess import (
-    PostprocessParams,
-    apply_postprocess,
-    kept_frames,
-    shape_mask,
-)
+from nerveseg.postprocess import PostprocessParams
 from nerveseg.structure_postprocess import StructurePostprocess, save_structure_postprocess
 
 THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7)
@@ -52,6 +50,14 @@ MAX_AREA_FRACTIONS = (0.0, 0.08, 0.12, 0.16)
 # Fractions of the frame's width: ~6 and ~12 pixels at 580.
 CLOSING_FRACTIONS = (0.0, 0.01, 0.02)
 PRESENCE_THRESHOLDS = (0.0, 0.3, 0.4, 0.5, 0.6, 0.7)
+# The dense CRF: pairwise weight x kernel width (fractions of the network's input width: ~1.6
+# and ~3.2 px at 160) x intensity width (grey levels), each with every threshold of
+# CRF_THRESHOLDS: where most of a neighbourhood is background (most of a frame) the CRF lowers
+# the probabilities, and on the real sample its best threshold was 0.1-0.2.
+CRF_WEIGHTS = (1.0, 2.0, 4.0)
+CRF_SPATIAL_FRACTIONS = (0.01, 0.02)
+CRF_INTENSITY_SIGMAS = (10.0, 25.0)
+CRF_THRESHOLDS = (0.1, 0.2, *THRESHOLDS)
 
 
 @dataclass
@@ -109,59 +115,14 @@ class FitResult:
         }
 
 
-class FrameScorer:
-    """Scores parameter sets on fixed full-resolution probabilities and truths."""
+def step_grids(
+    shape: tuple[int, int], has_presence: bool, network_width: int | None = None
+) -> list[tuple[str, tuple]]:
+    """The greedy order and each step's grid, areas and radii scaled to a ``(H, W)`` frame.
 
-    def __init__(
-        self,
-        probabilities: list[np.ndarray],
-        truths: list[np.ndarray],
-        presence: np.ndarray | None = None,
-    ) -> None:
-        self.probabilities = probabilities
-        self.truths = truths
-        self.presence = presence
-        self.truth_area = np.array([np.count_nonzero(t) for t in truths])
-        self.nerve = self.truth_area > 0
-        self._shaped: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
-
-    @classmethod
-    def from_holdout(cls, held: HeldOut) -> FrameScorer:
-        probabilities = [held.full_probability(i).astype(np.float16) for i in range(len(held))]
-        truths = [held.truth(i) for i in range(len(held))]
-        return cls(probabilities, truths, held.presence)
-
-    def per_image(self, params: PostprocessParams) -> np.ndarray:
-        """``(N,)`` competition Dice of every frame under ``params``."""
-        areas, dice_kept = self._shape(params)
-        kept = kept_frames(areas, params, self.presence)
-        return np.where(kept, dice_kept, (~self.nerve).astype(float))
-
-    def summary(self, params: PostprocessParams) -> tuple[float, float]:
-        """(competition score, mean Dice on frames with a nerve)."""
-        values = self.per_image(params)
-        dice_nerve = float(values[self.nerve].mean()) if self.nerve.any() else float("nan")
-        return float(values.mean()), dice_nerve
-
-    def _shape(self, params: PostprocessParams) -> tuple[np.ndarray, np.ndarray]:
-        key = (params.threshold, params.keep_largest, params.closing_radius, params.fill_holes)
-        if key not in self._shaped:
-            areas, dice_kept = [], []
-            for prob, truth, truth_area in zip(
-                self.probabilities, self.truths, self.truth_area, strict=True
-            ):
-                mask = shape_mask(prob, params)
-                area = int(np.count_nonzero(mask))
-                both = area + int(truth_area)
-                overlap = int(np.count_nonzero(mask & truth)) if area and truth_area else 0
-                areas.append(area)
-                dice_kept.append(2 * overlap / both if both else 1.0)
-            self._shaped[key] = (np.array(areas), np.array(dice_kept))
-        return self._shaped[key]
-
-
-def step_grids(shape: tuple[int, int], has_presence: bool) -> list[tuple[str, tuple]]:
-    """The greedy order and each step's grid, areas and radii scaled to a ``(H, W)`` frame."""
+    With ``network_width`` (the network's input width) the CRF step comes last; its values are
+    mappings of the ``crf_*`` fields and the threshold.
+    """
     frame_area = shape[0] * shape[1]
     steps = [
         ("threshold", THRESHOLDS),
@@ -173,7 +134,25 @@ def step_grids(shape: tuple[int, int], has_presence: bool) -> list[tuple[str, tu
     ]
     if has_presence:
         steps.append(("presence_threshold", PRESENCE_THRESHOLDS))
+    if network_width:
+        steps.append(("crf", crf_grid(network_width)))
     return steps
+
+
+def crf_grid(network_width: int) -> tuple[dict[str, float], ...]:
+    """The CRF step's settings, each with every threshold; kernel widths scaled to the width."""
+    return tuple(
+        {
+            "crf_weight": weight,
+            "crf_spatial_sigma": round(fraction * network_width, 1),
+            "crf_intensity_sigma": intensity,
+            "threshold": threshold,
+        }
+        for weight in CRF_WEIGHTS
+        for fraction in CRF_SPATIAL_FRACTIONS
+        for intensity in CRF_INTENSITY_SIGMAS
+        for threshold in CRF_THRESHOLDS
+    )
 
 
 @runs.holding_run
@@ -185,6 +164,7 @@ def fit_run_postprocess(
     batch_size: int = 16,
     device: str = "auto",
     temporal: bool = True,
+    crf: bool = True,
     sweeps: Path | None = None,
     log: Callable[[str], None] | None = None,
 ) -> dict[str, FitResult]:
@@ -193,10 +173,11 @@ def fit_run_postprocess(
     Held-out frames are the validation split, or the out-of-fold predictions of a
     cross-validation folder. The search starts from the model file's own post-processing.
     ``tta`` fits on flip-averaged probabilities (then predict and evaluate with TTA too).
-    ``temporal`` then fits the stream fields (averaging over frames, presence hysteresis) on
+    ``temporal`` then fits the stream fields (averaging over frames, pixel and presence hysteresis) on
     the held-out subjects played as sweeps (:mod:`nerveseg.evaluation.temporal_fit`), or on
     the sweep videos with truth in the folder ``sweeps`` when given (one structure only: a
-    mask video holds one).
+    mask video holds one). ``crf`` False leaves the dense CRF's step out (the most costly to
+    search).
 
     Returns:
         per structure name, in channel order, how its parameters were chosen.
@@ -227,6 +208,7 @@ def fit_run_postprocess(
             margin=margin,
             device=device,
             temporal=temporal,
+            crf=crf,
             sweeps=sweeps,
             log=structure_log,
         )
@@ -250,25 +232,28 @@ def _fit_structure(
     margin: float | None,
     device: str,
     temporal: bool,
+    crf: bool,
     sweeps: Path | None,
     log: Callable[[str], None] | None,
 ) -> FitResult:
     """One structure's still steps, then its stream fields; see :func:`fit_run_postprocess`."""
     frame_shape = Counter(held.shapes).most_common(1)[0][0]
     result = fit_postprocess(
-        FrameScorer.from_holdout(held),
+        FrameScorer.from_holdout(held, pick_device(device)),
         held.info.postprocess,
         frame_shape,
         margin=margin,
         source=held.source,
+        crf=crf,
         log=log,
     )
     result.extra.update(tta=tta, predict_seconds_per_frame=held.seconds_per_frame)
     if temporal:
         if sweeps is None:
-            played = sweeps_of(held)
+            played = sweeps_of(held, result.params)
         else:
-            played = video_sweeps(open_predictor(Path(run), device=device, tta=tta), sweeps)
+            opened = open_predictor(Path(run), device=device, tta=tta)
+            played = video_sweeps(opened, sweeps, result.params)
         if any(len(sweep) > 1 for sweep in played):
             stream = fit_temporal(SweepScorer(played), result.params, log=log)
             result.params = stream.params
@@ -286,6 +271,7 @@ def fit_postprocess(
     *,
     margin: float | None = None,
     source: str = "validation",
+    crf: bool = True,
     log=None,
 ) -> FitResult:
     """Greedy search from ``start``; see the module docstring.
@@ -296,6 +282,7 @@ def fit_postprocess(
         frame_shape: ``(H, W)`` of the frames, to scale the area and radius grids.
         margin: the least gain a step must bring; default ``0.5 / frames``.
         source: what the frames are (written into the result).
+        crf: try the dense CRF (when the scorer has the network-size frames).
         log: a ``print``-like callable for one line per step, or None.
     """
     frames = len(scorer.truths)
@@ -309,12 +296,14 @@ def fit_postprocess(
             f"{'start':<18} {params.describe():<24} score {score:.4f}  dice(nerve) {dice_nerve:.4f}"
         )
     steps = []
-    for name, grid in step_grids(frame_shape, scorer.presence is not None):
-        current = getattr(params, name)
-        values = list(dict.fromkeys([current, *grid]))
-        tried = [(v, scorer.summary(dataclasses.replace(params, **{name: v}))[0]) for v in values]
+    network = scorer.network if crf else None
+    width = None if network is None else network.images.shape[-1]
+    for name, grid in step_grids(frame_shape, scorer.presence is not None, width):
+        current = _value(params, name, grid)
+        values = [current, *(v for v in grid if v != current)]
+        tried = [(v, scorer.summary(_with(params, name, v))[0]) for v in values]
         best_value, _ = max(tried, key=lambda item: item[1])
-        candidate = dataclasses.replace(params, **{name: best_value})
+        candidate = _with(params, name, best_value)
         kept = best_value != current and _significant(
             scorer.per_image(candidate) - current_values, margin
         )
@@ -322,10 +311,11 @@ def fit_postprocess(
             params = candidate
             score, dice_nerve = scorer.summary(params)
             current_values = scorer.per_image(params)
-        steps.append(StepResult(name, tried, getattr(params, name), kept, score, dice_nerve))
+        chosen = _value(params, name, grid)
+        steps.append(StepResult(name, tried, chosen, kept, score, dice_nerve))
         if log:
             verdict = "kept" if kept else "unchanged"
-            setting = f"{getattr(params, name)} ({verdict})"
+            setting = f"{describe_value(chosen)} ({verdict})"
             log(f"{name:<18} {setting:<24} score {score:.4f}  dice(nerve) {dice_nerve:.4f}")
     return FitResult(
         params=params,
@@ -338,8 +328,42 @@ def fit_postprocess(
         margin=margin,
         source=source,
         all_empty_score=float((~scorer.nerve).mean()) if frames else float("nan"),
-        postprocess_seconds_per_frame=_time_per_frame(scorer, params),
+        postprocess_seconds_per_frame=scorer.seconds_per_frame(params),
     )
+
+
+def describe_value(value: Any) -> str:
+    """A step's value as one short phrase: a mapping (the CRF step's) as ``key value`` pairs,
+    without the kernel widths of a CRF that is off."""
+    if not isinstance(value, dict):
+        return str(value)
+    off = value.get("crf_weight") == 0
+    shown = {k: v for k, v in value.items() if not (off and k.startswith("crf_"))}
+    return ", ".join(
+        ["crf off"] * off + [f"{k.removeprefix('crf_')} {v}" for k, v in shown.items()]
+    )
+
+
+def _value(params: PostprocessParams, name: str, grid: tuple) -> Any:
+    """The current value of step ``name``: a field, or for a step whose values are mappings,
+    the mapping of those fields."""
+    if grid and isinstance(grid[0], dict):
+        return {key: getattr(params, key) for key in grid[0]}
+    return getattr(params, name)
+
+
+def _with(params: PostprocessParams, name: str, value: Any) -> PostprocessParams:
+    """``params`` with one step changed; a moved threshold carries the pixel hysteresis along.
+
+    ``pixel_off`` is fitted as a share of the threshold (:mod:`temporal_fit`) and must stay at
+    or below it, so a still step that moves the threshold keeps that share.
+    """
+    changes = value if isinstance(value, dict) else {name: value}
+    moved = dataclasses.replace(params, **changes)
+    if params.pixel_off and moved.threshold != params.threshold:
+        share = params.pixel_off / params.threshold
+        moved = dataclasses.replace(moved, pixel_off=round(share * moved.threshold, 4))
+    return moved
 
 
 def _significant(gains: np.ndarray, margin: float) -> bool:
@@ -349,19 +373,6 @@ def _significant(gains: np.ndarray, margin: float) -> bool:
     # error is just under 1 / frames); with ddof=1 it would tie and float rounding would decide.
     error = float(gains.std() / np.sqrt(gains.size))
     return mean > margin and mean > error
-
-
-def _time_per_frame(scorer: FrameScorer, params: PostprocessParams, frames: int = 50) -> float:
-    """Seconds :func:`apply_postprocess` takes per full-resolution frame with ``params``."""
-    chosen = scorer.probabilities[:frames]
-    if not chosen:
-        return float("nan")
-    presence = None if scorer.presence is None else scorer.presence[:frames]
-    started = time.perf_counter()
-    # One frame at a time, as prediction applies it: frames of several sizes do not stack.
-    for i, probability in enumerate(chosen):
-        apply_postprocess(probability, params, None if presence is None else float(presence[i]))
-    return (time.perf_counter() - started) / len(chosen)
 
 
 def _round_area(value: float) -> int:

@@ -5,8 +5,10 @@ For a single run these are its validation frames; for a cross-validation folder
 once, by the fold model that held it out. That is the honest set on which to fit the
 post-processing of a fold ensemble and to report its expected score.
 
-Probabilities stay at the network's input size (~80 KB a frame at 128x160); callers resize one
-frame at a time to the original size (:meth:`HeldOut.full_probability`).
+Probabilities stay at the network's input size (~80 KB a frame at 128x160) as the network gave
+them; callers take one frame at a time, refined by the dense CRF when a post-processing asks
+for it (:meth:`HeldOut.probability`) and resized to the original size
+(:meth:`HeldOut.full_probability`).
 
 A model of several structures is held out as one :class:`HeldOut` per structure, in channel
 order, sharing the frames: each is scored and fitted exactly as a one-structure model's, on its
@@ -24,6 +26,7 @@ import torch
 
 from nerveseg import runs
 from nerveseg.checkpoint import ModelInfo
+from nerveseg.crf import refine
 from nerveseg.data.labels import labels_of_saved
 from nerveseg.data.loading import load_set, read_full_mask
 from nerveseg.data.samples import Sample, discover_labelled
@@ -67,9 +70,15 @@ class HeldOut:
     def __len__(self) -> int:
         return len(self.samples)
 
-    def full_probability(self, index: int) -> np.ndarray:
-        """Frame ``index``'s probabilities back at its original size (the model's resize): ``(H, W)``."""
-        prob = torch.from_numpy(self.probabilities[index])[None]
+    def probability(self, index: int, params: PostprocessParams | None = None) -> np.ndarray:
+        """Frame ``index``'s ``(h, w)`` probabilities, refined by the CRF if ``params`` ask."""
+        prob = self.probabilities[index]
+        return prob if params is None else refine(prob, self.images[index], params)
+
+    def full_probability(self, index: int, params: PostprocessParams | None = None) -> np.ndarray:
+        """Frame ``index``'s probabilities (refined by the CRF if ``params`` ask) back at its
+        original size (the model's resize): ``(H, W)``."""
+        prob = torch.from_numpy(self.probability(index, params))[None]
         return resize_probabilities(prob, self.shapes[index], self.info.resize)[0].numpy()
 
     def truth(self, index: int) -> np.ndarray:

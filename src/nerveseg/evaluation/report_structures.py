@@ -19,6 +19,7 @@ import nerveseg.evaluation.report_figures as figures
 import nerveseg.evaluation.report_html as h
 from nerveseg import runs
 from nerveseg.data.images import read_image
+from nerveseg.evaluation.fit import describe_value
 from nerveseg.evaluation.holdout import HeldOut
 from nerveseg.evaluation.scoring import FrameResult, predicted_mask
 from nerveseg.metrics import Scores, mean_scores
@@ -221,7 +222,7 @@ def fit_steps(fit: dict, table_id: str = "fit-steps") -> list[str]:
     start = fit.get("start", {})
     rows = [["start (model file)", "", start.get("score"), start.get("dice_nerve")]]
     for step in fit.get("steps", []):
-        choice = f"{step['chosen']} ({'kept' if step['kept'] else 'unchanged'})"
+        choice = f"{describe_value(step['chosen'])} ({'kept' if step['kept'] else 'unchanged'})"
         rows.append([step["step"], choice, step["score"], step["dice_nerve"]])
     note = (
         f"On {fit.get('frames')} {fit.get('source')} frames, greedily in this order; a step is "

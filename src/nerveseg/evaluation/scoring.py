@@ -79,7 +79,8 @@ def masks_and_truths(
 
 def predicted_mask(held: HeldOut, params: PostprocessParams, index: int) -> np.ndarray:
     """Frame ``index``'s ``(H, W)`` bool mask at its original size under ``params``."""
-    return apply_postprocess(held.full_probability(index), params, held.frame_presence(index))
+    full = held.full_probability(index, params)
+    return apply_postprocess(full, params, held.frame_presence(index))
 
 
 def write_per_image(path: Path, results: list[FrameResult]) -> None:

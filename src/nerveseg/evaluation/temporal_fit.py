@@ -221,7 +221,7 @@ def fit_temporal(
 def stream_scores(held: HeldOut, params: PostprocessParams) -> dict[str, Any] | None:
     """Score and flicker of the held-out subjects played as sweeps, with ``params`` and with
     their smoothing off; None when no subject has two frames."""
-    sweeps = sweeps_of(held)
+    sweeps = sweeps_of(held, params)
     if not any(len(sweep) > 1 for sweep in sweeps):
         return None
     scorer = SweepScorer(sweeps)

@@ -234,7 +234,12 @@ def _predicted_masks(
         for chunk, output in batches:
             shapes = loaded.original_shapes[chunk]
             masks = structure_masks_at_original_size(
-                output.probabilities, shapes, params, output.presence, info.resize
+                output.probabilities,
+                shapes,
+                params,
+                output.presence,
+                info.resize,
+                images=loaded.images[chunk],
             )
             yield loaded.samples[chunk], masks
 

@@ -2,7 +2,8 @@
 
 decode/resize (done once by :func:`nerveseg.data.loading.load_set`) -> normalise -> a
 :class:`Predictor` (a PyTorch model, an ONNX Runtime session, test-time augmentation or an
-ensemble wrapping others) -> probabilities -> resize back to each frame's original size ->
+ensemble wrapping others) -> probabilities -> the dense CRF when the post-processing asks for
+it (:mod:`nerveseg.crf`, at the network's size) -> resize back to each frame's original size ->
 post-process. A predictor is anything that maps a normalised batch to a :class:`BatchOutput`,
 so runtimes and wrappers compose without the callers knowing which they hold.
 """
@@ -20,6 +21,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from nerveseg.checkpoint import ModelInfo
+from nerveseg.crf import refine, uses_crf
 from nerveseg.data.geometry import crop_to_frame
 from nerveseg.errors import NervesegError
 from nerveseg.models.outputs import split_output
@@ -161,12 +163,21 @@ def masks_at_original_size(
     params: PostprocessParams,
     presence: torch.Tensor | None = None,
     resize: str = "stretch",
+    images: np.ndarray | None = None,
 ) -> list[np.ndarray]:
     """Post-processed boolean masks, each at its frame's original size.
 
     ``presence`` is the batch's ``(N,)`` presence probabilities, for the presence gate;
-    ``resize`` how the frames were brought to the network's size (the model's).
+    ``resize`` how the frames were brought to the network's size (the model's); ``images``
+    the ``(N, h, w)`` uint8 frames the network saw, for the CRF (needed only when ``params``
+    ask for it).
     """
+    if uses_crf(params):
+        if images is None:
+            raise ValueError(
+                "the post-processing asks for the CRF: pass the frames the network saw"
+            )
+        probabilities = refine(probabilities, images, params)
     masks = []
     for i, (prob, shape) in enumerate(zip(probabilities, shapes, strict=True)):
         full = resize_probabilities(prob[None], shape, resize)[0]
@@ -181,6 +192,7 @@ def structure_masks_at_original_size(
     params: StructurePostprocess,
     presence: torch.Tensor | None = None,
     resize: str = "stretch",
+    images: np.ndarray | None = None,
 ) -> list[np.ndarray]:
     """Every structure's post-processed masks, each frame at its original size.
 
@@ -190,11 +202,21 @@ def structure_masks_at_original_size(
         params: one parameter set per structure.
         presence: ``(N, S)`` presence probabilities, or None.
         resize: how the frames were brought to the network's size (the model's).
+        images: the ``(N, h, w)`` uint8 frames the network saw, for the CRF (needed only when
+            a structure's parameters ask for it; each structure's channel is refined with its
+            own).
 
     Returns:
         one ``(S, H, W)`` bool array per frame. For one structure its only channel is exactly
         :func:`masks_at_original_size`'s mask.
     """
+    if any(uses_crf(p) for p in params.params):
+        if images is None:
+            raise ValueError(
+                "the post-processing asks for the CRF: pass the frames the network saw"
+            )
+        channels = [refine(probabilities[:, k], images, p) for k, p in enumerate(params.params)]
+        probabilities = torch.stack(channels, dim=1)
     masks = []
     for i, (prob, shape) in enumerate(zip(probabilities, shapes, strict=True)):
         full = resize_probabilities(prob[None], shape, resize)[0]

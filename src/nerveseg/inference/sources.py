@@ -61,18 +61,23 @@ class OpenedPredictor:
         return list(self.info.structures)
 
     def segment(self, frame: np.ndarray) -> np.ndarray:
-        """One live frame, end to end: ``(H, W)`` uint8 scan -> ``(S, H, W)`` bool masks.
+        r"""One live frame, end to end: ``(H, W)`` uint8 scan -> ``(S, H, W)`` bool masks.
 
-        The same steps as ``nerveseg predict`` (resize, normalise, network, resize back,
-        post-processing), for a probe that hands over one frame at a time. Channel ``k`` is
-        structure ``k`` (:attr:`structures`); one structure gives ``(1, H, W)``.
+        The same steps as \`\`nerveseg predict\`\` (resize, normalise, network, the CRF if asked,
+        resize back, post-processing), for a probe that hands over one frame at a time. Channel
+        \`\`k\`\` is structure \`\`k\`\` (:attr:\`structures\`); one structure gives \`\`(1, H, W)\`\`.
         """
         info = self.info
         small = fit_image(frame, info.image_size, info.resize)
         output = self.predictor(normalise(small[None], info.mean, info.std))
         shapes = [frame.shape]
         return structure_masks_at_original_size(
-            output.probabilities, shapes, self.postprocess, output.presence, info.resize
+            output.probabilities,
+            shapes,
+            self.postprocess,
+            output.presence,
+            info.resize,
+            images=small[None],
         )[0]
 
 

@@ -1,7 +1,8 @@
 """Segmenting a stream frame by frame, with the temporal filter between frames.
 
 The still-image path (:meth:`~nerveseg.inference.sources.OpenedPredictor.segment`) treats
-every frame alone; here each frame's probabilities pass through a
+every frame alone; here each frame's probabilities (refined by the dense CRF first when the
+post-processing asks for it, as a still image's are) pass through a
 :class:`~nerveseg.temporal.TemporalFilter` (average over frames, hysteresis on presence) before
 they become a mask, as the post-processing's stream fields say. With those fields at their
 defaults the masks are exactly the still-image ones. A model of several structures keeps one
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from nerveseg.crf import refine
 from nerveseg.data.geometry import fit_image
 from nerveseg.inference.predictor import normalise, resize_probabilities
 from nerveseg.inference.sources import OpenedPredictor
@@ -52,9 +54,10 @@ class StreamSegmenter:
         small = fit_image(image, info.image_size, info.resize)  # writable, for torch
         output = self.opened.predictor(normalise(small[None], info.mean, info.std))
         masks, scores = [], []
-        for k, smoother in enumerate(self.filters):
+        for k, (smoother, params) in enumerate(zip(self.filters, self.params.params, strict=True)):
             presence = None if output.presence is None else float(output.presence[0, k])
-            step = smoother.step(output.probabilities[0, k].numpy(), presence)
+            probabilities = refine(output.probabilities[0, k].numpy(), small, params)
+            step = smoother.step(probabilities, presence)
             probabilities = torch.from_numpy(step.probabilities)[None]
             full = resize_probabilities(probabilities, image.shape, info.resize)
             masks.append(smoother.mask(full[0].numpy(), step))

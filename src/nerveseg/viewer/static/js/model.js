@@ -1,10 +1,13 @@
 // The network in the page: onnxruntime-web runs the exported ONNX file (sigmoid inside, the
 // unpooling as a scatter) on WebAssembly, or on WebGPU when the browser has an adapter and
 // the WebGPU build was vendored. `segment` repeats nerveseg predict's steps up to the
-// probabilities at the network's size; `maskOf` takes them to a full-size mask. A model of
-// several structures gives a probability map per structure (`channels`) and a presence per
-// structure; `fullSizes` and `masksOf` take each with its own post-processing.
+// probabilities at the network's size (the dense CRF included, when the model's
+// post-processing asks for it); `maskOf` takes them to a full-size mask. A model of several
+// structures gives a probability map per structure (`channels`, each refined by its own
+// structure's CRF) and a presence per structure; `fullSizes` and `masksOf` take each with
+// its own post-processing.
 
+import { refine } from "./crf.js";
 import { fitGray, normalise, probabilitiesAtFrame } from "./imaging.js";
 import { applyPostprocess } from "./postprocess.js";
 
@@ -75,17 +78,20 @@ export async function loadModel(base, options = {}) {
   const structurePostprocess = info.structure_postprocess || [info.postprocess];
   const plane = height * width;
 
-  /** (h, w) uint8 gray frame -> {probabilities (the first structure's, network size),
-   * channels (one per structure), presence, presences, ms}. */
+  /** (h, w) uint8 gray frame -> {probabilities (the first structure's, network size, CRF
+   * applied), channels (one per structure), presence, presences, ms}. */
   async function segment(gray, frameWidth, frameHeight) {
     const started = performance.now();
     const small = fitGray(gray, frameWidth, frameHeight, width, height, resize);
     const input = new ort.Tensor("float32", normalise(small, info.mean, info.std), [1, 1, height, width]);
     const outputs = await session.run({ image: input });
     const all = new Float32Array(outputs.probabilities.data); // (1, H, W) or (1, S, H, W)
-    const channels = structures.map((_, k) => all.subarray(k * plane, (k + 1) * plane));
     const presences = hasPresence ? Array.from(outputs.presence.data) : null;
     for (const tensor of [input, ...Object.values(outputs)]) tensor.dispose?.();
+    // The CRF does not depend on the threshold the slider moves: once per frame, here.
+    const channels = structures.map((_, k) =>
+      refine(all.subarray(k * plane, (k + 1) * plane), small, width, height, structurePostprocess[k])
+    );
     return {
       probabilities: channels[0],
       channels,

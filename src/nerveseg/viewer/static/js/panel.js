@@ -10,7 +10,8 @@ function modelOptions(kwargs) {
 }
 
 function describe(p) {
-  const parts = [`threshold ${p.threshold}`, `min area ${p.min_area}`];
+  const parts = p.crf_weight > 0 ? [`CRF weight ${p.crf_weight}`] : [];
+  parts.push(`threshold ${p.threshold}`, `min area ${p.min_area}`);
   if (p.max_area) parts.push(`max area ${p.max_area}`);
   if (p.keep_largest) parts.push("largest component");
   if (p.closing_radius) parts.push(`closing ${p.closing_radius}`);
