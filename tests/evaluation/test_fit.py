@@ -202,7 +202,7 @@ def test_the_crf_step_needs_the_network_frames_and_can_be_left_out():
 
 def test_evaluate_applies_a_crf_as_the_fit_scores_it(copy_trained_run, capsys):
     run = copy_trained_run()
-    held = predict_holdout(run, device="cpu")
+    (held,) = predict_holdout(run, device="cpu")  # one structure
     crf = PostprocessParams(crf_weight=2.0, crf_spatial_sigma=2.0, crf_intensity_sigma=15.0)
     refined = refine(held.probabilities, held.images, crf)
     # The smoke model's probabilities sit near one value: a threshold amid the refined ones.

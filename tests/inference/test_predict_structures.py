@@ -12,16 +12,23 @@ import torch
 
 from nerveseg.checkpoint import ModelInfo, save_model_file
 from nerveseg.cli import main
+from nerveseg.crf import refine
 from nerveseg.data.images import read_image, read_mask
 from nerveseg.data.kaggle import write_submission
-from nerveseg.data.loading import load_set
+from nerveseg.data.loading import load_set, resize_image
 from nerveseg.data.rle import rle_decode, rle_encode
 from nerveseg.data.samples import discover_unlabelled
 from nerveseg.inference import open_predictor, predict_folder
 from nerveseg.inference.indexed_masks import read_indexed_mask
-from nerveseg.inference.predictor import masks_at_original_size, predict_batches
+from nerveseg.inference.predictor import (
+    masks_at_original_size,
+    normalise,
+    predict_batches,
+    resize_probabilities,
+)
 from nerveseg.models import build_model
-from nerveseg.postprocess import PostprocessParams
+from nerveseg.postprocess import PostprocessParams, apply_postprocess
+from nerveseg.structure_postprocess import StructurePostprocess, save_structure_postprocess
 
 SIZE = (64, 96)
 NAMES = ["nerve", "vessel"]
@@ -142,3 +149,34 @@ def test_resume_reads_indexed_masks_back(two, tiny_data, tmp_path):
     assert (out / "submission.csv").read_bytes() == submission  # the first structure is exact
     resumed = rows_of(out / "masks.csv")
     assert [r["nerve_pixels"] for r in resumed] == [r["nerve_pixels"] for r in table]
+
+
+def test_each_structure_is_refined_by_its_own_crf(two, tiny_data, tmp_path):
+    """A CRF on the vessel only: its channel is refined, the nerve's is not, in predict and
+    segment alike."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "model.pt").write_bytes(two.read_bytes())
+    crf = PostprocessParams(crf_weight=2.0, crf_spatial_sigma=2.0, crf_intensity_sigma=15.0)
+    fitted = StructurePostprocess.of({"nerve": PostprocessParams(), "vessel": crf})
+    save_structure_postprocess(run / "postprocess.json", fitted, {n: {} for n in NAMES})
+    opened = open_predictor(run)
+    frame = read_image(tiny_data / "test" / "1.tif")
+    small = np.array(resize_image(frame, SIZE))
+    output = opened.predictor(normalise(small[None], 0.4, 0.2)).probabilities[0].numpy()
+
+    def mask(probabilities: np.ndarray, params: PostprocessParams) -> np.ndarray:
+        full = resize_probabilities(torch.from_numpy(probabilities)[None], frame.shape)[0]
+        return apply_postprocess(full.numpy(), params)
+
+    nerve = mask(output[0], fitted["nerve"])
+    vessel = mask(refine(output[1], small, crf), crf)
+    assert (vessel != mask(output[1], crf)).sum() > 20  # the CRF changes the vessel's mask
+    np.testing.assert_array_equal(opened.segment(frame), np.stack([nerve, vessel]))
+    out = tmp_path / "pred"
+    assert (
+        main(["predict", "--run", str(run), "--input", str(tiny_data / "test"), "--out", str(out)])
+        == 0
+    )
+    row = next(r for r in rows_of(out / "masks.csv") if r["name"] == "1")
+    assert row["vessel_pixels"] == rle_encode(vessel) and row["nerve_pixels"] == rle_encode(nerve)

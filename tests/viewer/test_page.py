@@ -504,7 +504,7 @@ def network_output(opened, path: Path) -> tuple[np.ndarray, np.ndarray]:
     """The frame at the network's size and the network's probabilities, as predict has them."""
     small = np.array(resize_image(read_image(path), opened.info.image_size))
     output = opened.predictor(normalise(small[None], opened.info.mean, opened.info.std))
-    return small, output.probabilities[0].numpy()
+    return small, output.probabilities[0, 0].numpy()  # the one structure's channel
 
 
 @pytest.fixture(scope="module")
@@ -562,7 +562,7 @@ def test_page_masks_with_a_crf_match_nerveseg_predict(crf_page, crf_run, tiny_da
     args = ["predict", "--run", str(run), "--input", str(tiny_data / "test"), "--out", str(out)]
     assert main(args) == 0
     opened = open_predictor(run)
-    without = PostprocessParams(threshold=opened.postprocess.threshold)
+    without = PostprocessParams(threshold=opened.postprocess.first.threshold)
     page.set_input_files("#files", [str(tiny_data / "test" / n) for n in CRF_SCANS])
     for index, name in enumerate(CRF_SCANS):
         page.evaluate("i => viewer.show(i)", index)
