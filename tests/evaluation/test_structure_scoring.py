@@ -136,7 +136,18 @@ def test_one_structure_writes_todays_per_image_csv(tmp_path):
 
 def test_a_structures_truth_is_its_bit_of_the_packed_mask():
     packed = np.array([[0, 1, 2, 3]], dtype=np.uint8)
+    assert structure_truth(packed, 0).dtype == bool  # figures index with it
     assert structure_truth(packed, 0).tolist() == [[False, True, False, True]]
     assert structure_truth(packed, 1).tolist() == [[False, False, True, True]]
     one = np.array([[True, False]])
     assert structure_truth(one, 0) is one  # a one-structure mask as it is
+
+
+def test_the_gallery_outlines_a_packed_truth_where_it_is():
+    from nerveseg.evaluation.report_figures import overlay
+
+    image = np.zeros((8, 8), dtype=np.uint8)
+    truth = np.zeros((8, 8), dtype=np.uint8)  # packed {0, 1}, as read_full_mask gives it
+    truth[3:6, 3:6] = 1
+    drawn = overlay(image, truth, np.zeros((8, 8), dtype=bool)).any(axis=2)
+    assert drawn[3, 3] and not drawn[0].any() and not drawn[4, 4]  # its border, not row 0/1

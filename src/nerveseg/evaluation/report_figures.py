@@ -176,7 +176,11 @@ def overlay(image: np.ndarray, truth: np.ndarray, prediction: np.ndarray) -> np.
 
 
 def outline(mask: np.ndarray, thickness: int = 2) -> np.ndarray:
-    """Pixels of ``mask`` within ``thickness`` of its border."""
+    """Pixels of ``mask`` within ``thickness`` of its border.
+
+    ``mask`` is read as bool: a packed uint8 truth would otherwise index rows, not pixels.
+    """
+    mask = np.asarray(mask, dtype=bool)
     if not mask.any():
         return mask
     inner = ndimage.binary_erosion(mask, iterations=thickness, border_value=0)
