@@ -34,7 +34,9 @@ def open_viewer(browser, url: str):
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.goto(url)
     page.wait_for_function("window.viewer && document.body.dataset.status !== 'loading'")
-    assert page.evaluate("document.body.dataset.status") == "ready", page.inner_text("#message")
+    # "busy": the model loaded and a preloaded frames.json's first frame is on its way.
+    status = page.evaluate("document.body.dataset.status")
+    assert status in ("ready", "busy"), page.inner_text("#message")
     page.errors = errors
     return page
 
