@@ -48,7 +48,7 @@ from nerveseg.data.streams import open_stream
 from nerveseg.data.streams.writer import VideoWriter
 from nerveseg.data.synth import SynthConfig, generate_dataset
 from nerveseg.data.synth.video import generate_sweeps, sweep_paths
-from nerveseg.evaluation.fit import fit_run_postprocess
+from nerveseg.evaluation.fit_run import fit_run_postprocess
 from nerveseg.evaluation.sweeps import video_sweeps
 from nerveseg.evaluation.temporal_fit import SweepScorer, TemporalFit, fit_temporal, within_loss
 from nerveseg.files import write_json

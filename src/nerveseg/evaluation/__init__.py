@@ -6,7 +6,8 @@
 """
 
 from nerveseg.evaluation.evaluate import Evaluation, evaluate_run
-from nerveseg.evaluation.fit import FitResult, fit_run_postprocess
+from nerveseg.evaluation.fit import FitResult
+from nerveseg.evaluation.fit_run import fit_run_postprocess
 from nerveseg.evaluation.report import build_report
 
 __all__ = ["Evaluation", "FitResult", "build_report", "evaluate_run", "fit_run_postprocess"]
