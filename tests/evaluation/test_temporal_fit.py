@@ -203,3 +203,14 @@ def test_fit_postprocess_on_sweep_videos(run_copy, tmp_path, capsys):
     bad = ["fit-postprocess", str(run_copy), "--sweeps", str(tmp_path / "empty")]
     assert main(bad) == 2
     assert "synth OUT --video" in capsys.readouterr().err
+
+
+def test_sweep_videos_play_with_the_models_own_post_processing(run_copy, tmp_path):
+    from nerveseg.evaluation.sweeps import video_sweeps
+    from nerveseg.inference.sources import open_predictor
+
+    sweeps = tmp_path / "sweeps"
+    assert main(["synth", str(sweeps), "--video", "--preset", "smoke", "--subjects", "1"]) == 0
+    played = video_sweeps(open_predictor(run_copy, device="cpu"), sweeps)  # no params given
+    assert len(played) == 1 and played[0]
+    assert played[0][0].probabilities.ndim == 2

@@ -41,7 +41,8 @@ def video_sweeps(
 ) -> list[list[SweepFrame]]:
     """Sweeps with truth from ``folder``: every ``NAME_masks.EXT`` beside a video ``NAME.EXT``.
 
-    ``params``: the post-processing the sweeps are for (its CRF, if any, is applied).
+    ``params``: the post-processing the sweeps are for (its CRF, if any, is applied); default:
+    the model's own for its first structure.
 
     The layout ``nerveseg synth --video`` writes (or any recorded sweep with a mask video or
     TIFF stack of the same length: 0 = background, above 127 = nerve). A mask video holds one
@@ -58,7 +59,7 @@ def video_sweeps(
             f"{folder}: no sweep videos with truth (NAME.mkv beside NAME_masks.mkv); write some "
             "with nerveseg synth OUT --video"
         )
-    params = opened.postprocess if params is None else params
+    params = opened.postprocess.first if params is None else params  # the played channel's
     return [_sweep_frames(opened, video, masks, params) for video, masks in pairs]
 
 
