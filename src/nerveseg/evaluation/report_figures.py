@@ -147,23 +147,29 @@ class Tile:
 
 def gallery(tiles: list[Tile], title: str, path: Path, columns: int = 4) -> None:
     """Overlays in a grid: truth outlined in green, prediction in magenta."""
+    fig, axes = _tile_grid(tiles, columns, header_inches=0.6)
+    for ax, tile in zip(axes.ravel(), tiles, strict=False):
+        ax.imshow(overlay(tile.image, tile.truth, tile.prediction))
+        ax.set_title(tile.caption, fontsize=8)
+    fig.suptitle(f"{title}   (green: truth, magenta: prediction)", fontsize=11)
+    save_figure(fig, path)
+
+
+def _tile_grid(tiles: list, columns: int, header_inches: float):
+    """An empty grid of frame-shaped panels (axes off) for ``tiles``, sized by the first frame."""
     rows = max(1, -(-len(tiles) // columns))
     height, width = tiles[0].image.shape if tiles else (420, 580)
     tile_w = 3.4
     fig, axes = plt.subplots(
         rows,
         columns,
-        figsize=(tile_w * columns, tile_w * height / width * rows + 0.6 + 0.25 * rows),
+        figsize=(tile_w * columns, tile_w * height / width * rows + header_inches + 0.25 * rows),
         dpi=DPI,
         squeeze=False,
     )
     for ax in axes.ravel():
         ax.axis("off")
-    for ax, tile in zip(axes.ravel(), tiles, strict=False):
-        ax.imshow(overlay(tile.image, tile.truth, tile.prediction))
-        ax.set_title(tile.caption, fontsize=8)
-    fig.suptitle(f"{title}   (green: truth, magenta: prediction)", fontsize=11)
-    save_figure(fig, path)
+    return fig, axes
 
 
 def overlay(image: np.ndarray, truth: np.ndarray, prediction: np.ndarray) -> np.ndarray:
@@ -201,18 +207,7 @@ def structures_gallery(
     tiles: list[StructuresTile], names: list[str], title: str, path: Path, columns: int = 4
 ) -> None:
     """Overlays in a grid, every structure in its colour: truth tinted, prediction outlined."""
-    rows = max(1, -(-len(tiles) // columns))
-    height, width = tiles[0].image.shape if tiles else (420, 580)
-    tile_w = 3.4
-    fig, axes = plt.subplots(
-        rows,
-        columns,
-        figsize=(tile_w * columns, tile_w * height / width * rows + 0.9 + 0.25 * rows),
-        dpi=DPI,
-        squeeze=False,
-    )
-    for ax in axes.ravel():
-        ax.axis("off")
+    fig, axes = _tile_grid(tiles, columns, header_inches=0.9)
     for ax, tile in zip(axes.ravel(), tiles, strict=False):
         ax.imshow(structures_overlay(tile.image, tile.truths, tile.predictions))
         ax.set_title(tile.caption, fontsize=8)
