@@ -33,6 +33,11 @@ from nerveseg.training import train
 
 BASE = ["model.width=0.25", "data.image_size=[128,160]"]
 PLATEAU = ["train.ema_epochs=0", "optim.scheduler=plateau", "train.grad_clip_norm=0"]
+STRONG_AUGMENT = [  # more turn, zoom and intensity, more often, and shifts of up to 10%
+    "augment.rotation_degrees=15", "augment.rotation_p=0.8", "augment.scale=0.2",
+    "augment.translate=0.1", "augment.intensity_p=0.8", "augment.contrast=0.3",
+    "augment.brightness=0.2",
+]  # fmt: skip
 CANDIDATES = {
     "plateau": [*BASE, *PLATEAU],  # the recipe before weight averaging
     "ema-cosine": BASE,  # today's defaults: EMA of weights, warm-up + cosine, clipping
@@ -41,6 +46,7 @@ CANDIDATES = {
     "size-96x128": ["model.width=0.25", "data.image_size=[96,128]"],
     "no-augment": [*BASE, "augment.enabled=false"],
     "dice-2": [*BASE, "loss.dice_weight=2"],
+    "augment-strong": [*BASE, *STRONG_AUGMENT],
     "lr-1e-3": [*BASE, "optim.lr=0.001"],
     "preset": [],  # the --preset as it is
 }
@@ -73,8 +79,10 @@ def run_one(
         )  # fmt: skip
         train(config, run, overwrite=True)
     result = json.loads(summary.read_text())
-    evaluation = evaluate_run(run)
-    return result, evaluation
+    scored = run / "evaluation.json"  # written by evaluate_run; stale once model.pt is newer
+    if not scored.is_file() or scored.stat().st_mtime < (run / "model.pt").stat().st_mtime:
+        evaluate_run(run)
+    return result, json.loads(scored.read_text())
 
 
 def score_curve(run: Path) -> list[float]:
@@ -130,6 +138,9 @@ def main() -> None:
     )
     parser.add_argument("--folds", type=int, default=5, help="subject-wise folds of the data")
     parser.add_argument("--folds-run", type=int, default=2, help="how many of them to train")
+    parser.add_argument(
+        "--first-fold", type=int, default=0, help="start at this fold (split folds over processes)"
+    )
     parser.add_argument("--candidates", default="plateau,ema-cosine", help="comma-separated")
     parser.add_argument("--set", action="append", default=[], help="extra override for all")
     args = parser.parse_args()
@@ -140,7 +151,7 @@ def main() -> None:
     rows = []
     for name in names:
         dice, epochs, changes, minutes, curves = [], [], [], [], []
-        for fold in range(args.folds_run):
+        for fold in range(args.first_fold, args.first_fold + args.folds_run):
             run = args.out / name / f"fold-{fold}"
             started = time.perf_counter()
             result, evaluation = run_one(
@@ -153,7 +164,7 @@ def main() -> None:
                 args.preset,
             )
             curve = score_curve(run)
-            dice.append(evaluation.scores.dice_nerve)
+            dice.append(evaluation["dice_nerve"])
             epochs.append(result["epochs_trained"])
             changes.append(largest_change_after_third(curve))
             minutes.append(result["seconds"] / 60)

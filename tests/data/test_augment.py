@@ -34,3 +34,39 @@ def test_flip_moves_mask_with_image():
     out_images, out_masks = augment_batch(build_augmentation(config), images, masks)
     assert torch.equal(out_images, images.flip(-1))
     assert torch.equal(out_masks, masks.flip(-1))
+
+
+def test_translation_shifts_image_and_mask_together_within_its_range():
+    """Translation alone (no turn, no scale) moves the square by at most ``translate`` of each side
+    and moves the mask by the same amount as the image."""
+    torch.manual_seed(0)
+    config = AugmentConfig(
+        rotation_degrees=0.0, scale=0.0, translate=0.2, rotation_p=1.0,
+        hflip_p=0.0, clahe_p=0.0, intensity_p=0.0, gamma_p=0.0,
+    )  # fmt: skip
+    images = torch.zeros(16, 1, 40, 50)
+    images[:, :, 15:25, 20:30] = 1.0
+    masks = images.clone()
+    out_images, out_masks = augment_batch(build_augmentation(config), images, masks)
+
+    def centre(batch: torch.Tensor) -> torch.Tensor:
+        rows = torch.arange(40.0).view(1, 40, 1)
+        cols = torch.arange(50.0).view(1, 1, 50)
+        weight = batch[:, 0].clamp(min=0)
+        total = weight.sum(dim=(1, 2))
+        return torch.stack(
+            [(weight * rows).sum(dim=(1, 2)) / total, (weight * cols).sum(dim=(1, 2)) / total], 1
+        )
+
+    moved = centre(out_masks) - centre(masks)
+    assert moved.abs().max() > 1.0  # it does move
+    assert (moved[:, 0].abs() <= 0.2 * 40 + 1).all() and (moved[:, 1].abs() <= 0.2 * 50 + 1).all()
+    assert (centre(out_images) - centre(out_masks)).abs().max() < 1.0
+
+
+def test_translation_off_by_default_keeps_the_old_pipeline():
+    from kornia.augmentation import RandomAffine
+
+    pipeline = build_augmentation(AugmentConfig())
+    (affine,) = [step for step in pipeline.modules() if isinstance(step, RandomAffine)]
+    assert "translate=None" in repr(affine)

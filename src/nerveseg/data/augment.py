@@ -27,6 +27,7 @@ class AugmentConfig:
     rotation_degrees: float = setting(10.0, at_least=0.0, at_most=180.0)
     rotation_p: float = setting(0.5, at_least=0.0, at_most=1.0)
     scale: float = setting(0.1, at_least=0.0, below=1.0)
+    translate: float = setting(0.0, at_least=0.0, at_most=0.5)  # share of width / height
     hflip_p: float = setting(0.5, at_least=0.0, at_most=1.0)
     vflip_p: float = setting(0.0, at_least=0.0, at_most=1.0)
     clahe_p: float = setting(0.2, at_least=0.0, at_most=1.0)
@@ -45,10 +46,12 @@ def build_augmentation(config: AugmentConfig) -> nn.Module | None:
     if not config.enabled:
         return None
     steps: list[nn.Module] = []
-    if config.rotation_p > 0 and (config.rotation_degrees > 0 or config.scale > 0):
+    moves = config.rotation_degrees > 0 or config.scale > 0 or config.translate > 0
+    if config.rotation_p > 0 and moves:
         steps.append(
             K.RandomAffine(
                 degrees=config.rotation_degrees,
+                translate=(config.translate, config.translate) if config.translate else None,
                 scale=(1.0 - config.scale, 1.0 + config.scale),
                 padding_mode="reflection",
                 align_corners=False,
