@@ -89,6 +89,8 @@ def test_choices_are_checked_at_load_with_the_valid_ones_named(override, choices
         ("train.batch_size=-3", "train.batch_size must be at least 1"),
         ("train.patience=-1", "train.patience must be at least 0"),
         ("train.max_minutes=-5", "train.max_minutes must be at least 0"),
+        ("train.max_minutes=.inf", "train.max_minutes must be a finite number; got inf"),
+        ("augment.translate=0.6", "augment.translate must be at least 0 and at most 0.5"),
         ("train.devices=0", "devices must be at least 1, or -1"),
         ("optim.lr=0", "optim.lr must be above 0"),
         ("optim.lr=-1e-3", "optim.lr must be above 0"),

@@ -18,6 +18,7 @@ stages (which ``config.py`` imports) and the model file can use it without impor
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from collections.abc import Callable, Sequence
@@ -78,6 +79,8 @@ _RULES = (
 
 
 def _check_number(key: str, number: float, limits: typing.Mapping[str, Any]) -> None:
+    if math.isinf(number):  # no setting means "unlimited" by infinity; 0 does where it can
+        raise ConfigError(f"{key} must be a finite number; got {number!r}")
     rules = [(bound_name, ok, words) for bound_name, ok, words in _RULES if bound_name in limits]
     # NaN fails every comparison, so a NaN learning rate is refused like a negative one.
     if all(ok(number, limits[name]) for name, ok, _ in rules):
