@@ -112,3 +112,19 @@ def test_validation_uses_the_post_processing_scaled_to_the_training_size(tiny_da
     # smoke trains at 64x96 on 128x160 frames: an area 0.3 times as large.
     assert module.postprocess.min_area == round(1000 * 64 * 96 / (128 * 160))
     assert module.postprocess.presence_threshold == 0.0  # no presence head: no gate
+
+
+class StopAtTheFirstBatch(L.Callback):
+    """Ctrl-C before any epoch ended: no checkpoint exists yet."""
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        raise KeyboardInterrupt
+
+
+def test_a_run_stopped_before_its_first_epoch_ended_says_so_in_one_line(tiny_data, tmp_path):
+    config = load_config("smoke", [f"data.root={tiny_data}", "train.epochs=3"])
+    with pytest.raises(NervesegError, match="stopped before its first epoch ended"):
+        train(config, tmp_path / "run", callbacks=[StopAtTheFirstBatch()])
+    with_budget = load_config("smoke", [f"data.root={tiny_data}", "train.max_minutes=0.5"])
+    with pytest.raises(NervesegError, match="stopped before its first epoch ended"):
+        train(with_budget, tmp_path / "budget", callbacks=[StopAtTheFirstBatch()])

@@ -293,6 +293,16 @@ def _other_process_result(run: Path, trainer: L.Trainer, frames: TrainingFrames)
     )
 
 
+def _no_epoch_message(config: RunConfig, trainer: L.Trainer) -> str:
+    """Why a run ended without any checkpoint, and what to change."""
+    if trainer.interrupted:
+        return "training was stopped before its first epoch ended: there is no model to save"
+    return (
+        f"train.max_minutes={config.train.max_minutes:g} ran out before the first epoch ended: "
+        "there is no model to save; raise it, or shorten the epoch (data.image_size, model.width)"
+    )
+
+
 def _finish(
     config: RunConfig,
     run: Path,
@@ -306,6 +316,8 @@ def _finish(
     metrics = best_row(rows)
     speeds = [r["train/images_per_s"] for r in rows if "train/images_per_s" in r]
     best_path = trainer.checkpoint_callback.best_model_path or str(runs.last_checkpoint(run))
+    if not Path(best_path).is_file():
+        raise NervesegError(_no_epoch_message(config, trainer))
     state = torch.load(best_path, map_location="cpu", weights_only=True)["state_dict"]
     model.load_state_dict(
         {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")}
