@@ -46,3 +46,23 @@ def browser():
         )
         yield chromium
         chromium.close()
+
+
+@pytest.fixture(scope="session")
+def open_page(browser):
+    """Opens a new page at a URL once the viewer's model is loaded; ``page.errors`` collects
+    the page's JavaScript errors, so a test can assert there were none."""
+
+    def open_viewer(url: str):
+        page = browser.new_page(viewport={"width": 1200, "height": 760})
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(url)
+        page.wait_for_function("window.viewer && document.body.dataset.status !== 'loading'")
+        # "busy": the model loaded and a preloaded frames.json's first frame is on its way.
+        status = page.evaluate("document.body.dataset.status")
+        assert status in ("ready", "busy"), page.inner_text("#message")
+        page.errors = errors
+        return page
+
+    return open_viewer

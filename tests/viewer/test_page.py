@@ -13,6 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
+from nerveseg import metrics
 from nerveseg.cli import main
 from nerveseg.crf import refine
 from nerveseg.data.geometry import fit_image
@@ -27,20 +28,6 @@ from nerveseg.viewer import ViewerServer
 pytestmark = pytest.mark.browser
 
 
-def open_viewer(browser, url: str):
-    """A new page at ``url`` once the model is loaded; page errors fail the test."""
-    page = browser.new_page(viewport={"width": 1200, "height": 760})
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(url)
-    page.wait_for_function("window.viewer && document.body.dataset.status !== 'loading'")
-    # "busy": the model loaded and a preloaded frames.json's first frame is on its way.
-    status = page.evaluate("document.body.dataset.status")
-    assert status in ("ready", "busy"), page.inner_text("#message")
-    page.errors = errors
-    return page
-
-
 def wait_drawn(page, count: int, name: str | None = None) -> dict:
     """Wait until ``count`` overlays were drawn (and frame ``name`` shows); the page's state."""
     page.wait_for_function(
@@ -52,8 +39,8 @@ def wait_drawn(page, count: int, name: str | None = None) -> dict:
 
 
 def dice(a: np.ndarray, b: np.ndarray) -> float:
-    total = a.sum() + b.sum()
-    return 1.0 if total == 0 else float(2 * (a & b).sum() / total)
+    """The competition's Dice of two boolean masks (1 when both are empty)."""
+    return float(metrics.dice(torch.from_numpy(a), torch.from_numpy(b)))
 
 
 @pytest.fixture(scope="module")
@@ -112,8 +99,8 @@ def server(run):
 
 
 @pytest.fixture
-def page(browser, server, frames):
-    page = open_viewer(browser, server.url)
+def page(open_page, server, frames):
+    page = open_page(server.url)
     page.set_input_files("#files", [str(frames / n) for n in [*SCANS, "frame_mask.png"]])
     wait_drawn(page, 1, "big")
     yield page
@@ -178,7 +165,7 @@ def test_dropped_mask_gives_dice_and_score(page, predicted, frames):
     assert "Dice" in page.inner_text("#stats")
 
 
-def test_folder_with_images_and_masks_is_scored(browser, server, tiny_data, tmp_path):
+def test_folder_with_images_and_masks_is_scored(open_page, server, tiny_data, tmp_path):
     folder = tmp_path / "labelled"
     for sub in ("images", "masks"):
         (folder / sub).mkdir(parents=True)
@@ -186,7 +173,7 @@ def test_folder_with_images_and_masks_is_scored(browser, server, tiny_data, tmp_
     for scan in scans:
         shutil.copyfile(scan, folder / "images" / scan.name)
         shutil.copyfile(scan.with_name(scan.stem + "_mask.tif"), folder / "masks" / scan.name)
-    page = open_viewer(browser, server.url)
+    page = open_page(server.url)
     page.set_input_files("#folder", str(folder))  # the folder picker: paths under images/, masks/
     page.wait_for_function("viewer.state().score && viewer.state().score.frames === 3")
     assert page.evaluate("viewer.state().count") == 3
@@ -209,7 +196,7 @@ def test_csv_download_is_predicts_run_length_code(page, predicted):
     assert download.value.suggested_filename == "small_mask.png"
 
 
-def test_static_export_runs_on_a_plain_web_server(browser, trained_run, tiny_data, tmp_path):
+def test_static_export_runs_on_a_plain_web_server(open_page, trained_run, tiny_data, tmp_path):
     """No Python behind the page and no isolation headers: one thread, frames.json preloaded."""
     import functools
     import threading
@@ -222,7 +209,7 @@ def test_static_export_runs_on_a_plain_web_server(browser, trained_run, tiny_dat
     handler.log_message = lambda *args: None
     with ThreadingHTTPServer(("127.0.0.1", 0), handler) as plain:
         threading.Thread(target=plain.serve_forever, daemon=True).start()
-        page = open_viewer(browser, f"http://127.0.0.1:{plain.server_address[1]}/")
+        page = open_page(f"http://127.0.0.1:{plain.server_address[1]}/")
         state = wait_drawn(page, 1)
         assert (state["count"], state["name"], state["threads"]) == (4, "1", 1)
         assert not page.evaluate("crossOriginIsolated") and page.errors == []
@@ -230,7 +217,7 @@ def test_static_export_runs_on_a_plain_web_server(browser, trained_run, tiny_dat
         plain.shutdown()
 
 
-def test_presence_head_probability_is_shown_as_predict_computes_it(browser, frames, tmp_path):
+def test_presence_head_probability_is_shown_as_predict_computes_it(open_page, frames, tmp_path):
     from nerveseg.checkpoint import ModelInfo, save_model_file
     from nerveseg.models import build_model
 
@@ -242,7 +229,7 @@ def test_presence_head_probability_is_shown_as_predict_computes_it(browser, fram
     small = np.array(resize_image(read_image(frames / "small.tif"), opened.info.image_size))
     expected = float(opened.predictor(normalise(small[None], 0.4, 0.2)).presence[0])
     with ViewerServer(tmp_path / "model.pt") as server:
-        page = open_viewer(browser, server.url)
+        page = open_page(server.url)
         page.set_input_files("#files", [str(frames / "small.tif")])
         state = wait_drawn(page, 1, "small")
         assert state["presence"] == pytest.approx(expected, abs=1e-5)
@@ -250,7 +237,7 @@ def test_presence_head_probability_is_shown_as_predict_computes_it(browser, fram
         page.close()
 
 
-def test_the_page_says_it_does_not_apply_stream_smoothing(browser, tmp_path):
+def test_the_page_says_it_does_not_apply_stream_smoothing(open_page, tmp_path):
     """Video and camera frames are segmented one by one as stills; a model whose
     post-processing smooths streams gets that said beside it, one without does not."""
     from nerveseg.checkpoint import ModelInfo, save_model_file
@@ -265,19 +252,19 @@ def test_the_page_says_it_does_not_apply_stream_smoothing(browser, tmp_path):
         info = ModelInfo("segnet", kwargs, (64, 96), 0.4, 0.2, postprocess=params)
         save_model_file(tmp_path / f"{name}.pt", model, info)
         with ViewerServer(tmp_path / f"{name}.pt") as server:
-            page = open_viewer(browser, server.url)
+            page = open_page(server.url)
             summary = page.inner_text("#model-info")
             page.close()
         assert ("not applied here" in summary) == (name == "stream"), summary
     assert "average 0.8, pixel off 0.2" in summary
 
 
-def test_corrupt_file_shows_a_message_not_a_blank_page(browser, server, frames, tmp_path):
+def test_corrupt_file_shows_a_message_not_a_blank_page(open_page, server, frames, tmp_path):
     broken = tmp_path / "broken.tif"
     broken.write_bytes((frames / "big.tif").read_bytes()[:3000])  # truncated
     garbage = tmp_path / "garbage.png"
     garbage.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4)
-    page = open_viewer(browser, server.url)
+    page = open_page(server.url)
     page.set_input_files("#files", [str(broken), str(garbage), str(frames / "small.tif")])
     page.wait_for_function("viewer.state().message !== ''")
     message = page.inner_text("#message")
@@ -349,9 +336,9 @@ def test_camera_is_a_live_source_with_its_frame_rate(page):
 
 
 @pytest.fixture(scope="module")
-def blank(browser, server):
+def blank(open_page, server):
     """One page for the pieces' tests: they import the page's modules, not its state."""
-    page = open_viewer(browser, server.url)
+    page = open_page(server.url)
     yield page
     page.close()
 
@@ -525,9 +512,9 @@ def crf_run(copy_trained_run, tiny_data) -> Path:
 
 
 @pytest.fixture(scope="module")
-def crf_page(browser, crf_run):
+def crf_page(open_page, crf_run):
     with ViewerServer(crf_run) as server:
-        page = open_viewer(browser, server.url)
+        page = open_page(server.url)
         page.server_url = server.url
         yield page
         assert page.errors == []

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from nerveseg import metrics
 from nerveseg.checkpoint import ModelInfo, save_model_file
 from nerveseg.cli import main
 from nerveseg.data.images import read_image
@@ -30,20 +31,6 @@ NAMES = ["nerve", "vessel"]
 SCANS = ["1.tif", "2.tif"]
 
 
-def open_viewer(browser, url: str):
-    """A new page at ``url`` once the model is loaded (as in test_page); errors are collected."""
-    page = browser.new_page(viewport={"width": 1200, "height": 760})
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(url)
-    page.wait_for_function("window.viewer && document.body.dataset.status !== 'loading'")
-    # "busy": the model loaded and a preloaded frames.json's first frame is on its way.
-    status = page.evaluate("document.body.dataset.status")
-    assert status in ("ready", "busy"), page.inner_text("#message")
-    page.errors = errors
-    return page
-
-
 def wait_drawn(page, name: str | None = None) -> dict:
     page.wait_for_function(
         "name => { const s = viewer.state(); return s.drawn >= 1 && s.status === 'ready'"
@@ -54,8 +41,8 @@ def wait_drawn(page, name: str | None = None) -> dict:
 
 
 def dice(a: np.ndarray, b: np.ndarray) -> float:
-    total = a.sum() + b.sum()
-    return 1.0 if total == 0 else float(2 * (a & b).sum() / total)
+    """The competition's Dice of two boolean masks (1 when both are empty)."""
+    return float(metrics.dice(torch.from_numpy(a), torch.from_numpy(b)))
 
 
 @pytest.fixture(scope="module")
@@ -87,12 +74,12 @@ def run(tmp_path_factory, tiny_data) -> Path:
 
 
 def test_each_structure_is_drawn_in_its_colour_as_predict_segments_it(
-    browser, run, tiny_data, tmp_path
+    open_page, run, tiny_data, tmp_path
 ):
     opened = open_predictor(run)
     assert opened.postprocess["nerve"].threshold != opened.postprocess["vessel"].threshold
     with ViewerServer(run) as server:
-        page = open_viewer(browser, server.url)
+        page = open_page(server.url)
         assert "(nerve)" in page.inner_text("label:has(#threshold)")
         assert "vessel" in page.inner_text(".legend") and "vessel" in page.inner_text("#model-info")
         page.set_input_files("#files", [str(tiny_data / "test" / n) for n in SCANS])
@@ -125,7 +112,7 @@ def test_each_structure_is_drawn_in_its_colour_as_predict_segments_it(
         page.close()
 
 
-def test_the_static_export_of_two_structures_runs(browser, run, tiny_data, tmp_path):
+def test_the_static_export_of_two_structures_runs(open_page, run, tiny_data, tmp_path):
     site = tmp_path / "site"
     args = ["export", str(run), "--format", "web", "--out", str(site)]
     assert main([*args, "--input", str(tiny_data / "test")]) == 0
@@ -133,7 +120,7 @@ def test_the_static_export_of_two_structures_runs(browser, run, tiny_data, tmp_p
     handler.log_message = lambda *args: None
     with ThreadingHTTPServer(("127.0.0.1", 0), handler) as plain:
         threading.Thread(target=plain.serve_forever, daemon=True).start()
-        page = open_viewer(browser, f"http://127.0.0.1:{plain.server_address[1]}/")
+        page = open_page(f"http://127.0.0.1:{plain.server_address[1]}/")
         state = wait_drawn(page)
         assert state["structures"] == NAMES and len(state["rles"]) == 2
         assert page.errors == []
@@ -141,13 +128,13 @@ def test_the_static_export_of_two_structures_runs(browser, run, tiny_data, tmp_p
         plain.shutdown()
 
 
-def test_a_dropped_mask_is_outlined_but_not_scored(browser, run, tiny_data):
+def test_a_dropped_mask_is_outlined_but_not_scored(open_page, run, tiny_data):
     """Which value of a mask means which structure is the run's data.structures, which the
     page does not read: it draws the mask's outline and leaves Dice and the score out."""
     scan = next(p for p in sorted((tiny_data / "train").glob("*.tif")) if "_mask" not in p.name)
     mask = scan.with_name(scan.stem + "_mask.tif")
     with ViewerServer(run) as server:
-        page = open_viewer(browser, server.url)
+        page = open_page(server.url)
         page.set_input_files("#files", [str(scan), str(mask)])
         state = wait_drawn(page, scan.stem)
         assert state["dice"] is None and state["score"] is None
