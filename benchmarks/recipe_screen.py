@@ -1,16 +1,27 @@
-"""Screen training recipes on real frames: subject-wise folds, equal wall-clock budgets.
+"""Screen training recipes on real frames: subject-wise folds, equal budgets.
 
-Each candidate is a list of config overrides on top of the defaults. Every candidate trains
-once per fold (``data.folds`` subject-wise folds, the first ``--folds-run`` of them) for the
-same wall-clock budget (``train.max_minutes``; the schedule decays to that budget, so a short
-run is a complete recipe, not the head of a long one), then ``evaluate`` scores its held-out
-subjects at full resolution. Prints one row per candidate: Dice on nerve frames per fold, their
-mean and standard deviation, epochs reached, the largest epoch-to-epoch change of the
-validation score after the first third of training, and minutes taken.
+Each candidate is a list of config overrides on top of the defaults (or of ``--preset``). Every
+candidate trains once per fold (``data.folds`` subject-wise folds; ``--folds-run`` of them from
+``--first-fold``) for the same budget, then ``evaluate`` scores its held-out subjects at full
+resolution. The budget is either wall-clock (``--minutes``: ``train.max_minutes``, the schedule
+decays to it, so a short run is a complete recipe, not the head of a long one) or, with
+``--minutes 0``, the preset's own epochs (``--set train.epochs=N`` for a shorter one). Epoch
+budgets do not depend on the machine's load, so folds can train side by side in separate
+processes with one thread each (``OMP_NUM_THREADS=1``, ``--first-fold``). Prints one row per
+candidate: Dice on nerve frames per fold, their mean and standard deviation (``--tta``: also with
+the horizontal flip), epochs, the largest epoch-to-epoch change of the validation score after
+the first third of training, and minutes taken.
 
     python benchmarks/reconstruct_derived_sample.py ../shared/data/kaggle_nerve_sample /tmp/real_kaggle
-    python benchmarks/recipe_screen.py --data /tmp/real_kaggle --minutes 5 --folds-run 2 \\
-        --candidates plateau,ema-cosine,width-0.5,size-160x224 --out /tmp/screen
+    # the README's screen: 5-epoch runs of the cpu preset's model, folds 0 and 1 side by side
+    for fold in 0 1; do OMP_NUM_THREADS=1 python benchmarks/recipe_screen.py --data /tmp/real_kaggle \\
+        --minutes 0 --set train.epochs=5 --set train.patience=5 --folds-run 1 --first-fold $fold \\
+        --candidates ema-cosine,dice-2,augment-strong,lr-1e-3 --out /tmp/screen & done; wait
+    # then both folds' table (finished runs are read back, not retrained)
+    python benchmarks/recipe_screen.py ... --folds-run 2 --first-fold 0
+    # the chosen recipe, the cpu preset as it ships, on 3 folds with the flip TTA scored too
+    python benchmarks/recipe_screen.py --data /tmp/real_kaggle --preset cpu --minutes 0 \\
+        --folds-run 3 --candidates preset --tta --out /tmp/final
 
 Writes ``RUN/<candidate>/fold-K/`` runs and ``summary.json`` into ``--out``; a candidate/fold
 whose run already finished is read back instead of retrained, and one that was interrupted
@@ -29,6 +40,8 @@ import numpy as np
 from nerveseg import runs
 from nerveseg.config import load_config
 from nerveseg.evaluation import evaluate_run
+from nerveseg.evaluation.frame_scorer import FrameScorer
+from nerveseg.evaluation.holdout import predict_holdout
 from nerveseg.training import train
 
 BASE = ["model.width=0.25", "data.image_size=[128,160]"]
@@ -85,6 +98,17 @@ def run_one(
     return result, json.loads(scored.read_text())
 
 
+def tta_dice_nerve(run: Path) -> float:
+    """Dice on the held-out nerve frames with the horizontal flip averaged in (``--tta``),
+    kept in ``RUN/evaluation-tta.json`` beside the plain ``evaluation.json``."""
+    scored = run / "evaluation-tta.json"
+    if not scored.is_file() or scored.stat().st_mtime < (run / "model.pt").stat().st_mtime:
+        held = predict_holdout(run, tta=True)[0]
+        _, dice = FrameScorer.from_holdout(held).summary(held.postprocess)
+        scored.write_text(json.dumps({"dice_nerve": dice, "tta": "hflip"}))
+    return json.loads(scored.read_text())["dice_nerve"]
+
+
 def score_curve(run: Path) -> list[float]:
     import csv
 
@@ -126,6 +150,34 @@ def plot_curves(rows: list[dict], path: Path) -> None:
     figure.savefig(path, dpi=110)
 
 
+def print_table(rows: list[dict]) -> None:
+    """The README's table: one row per candidate, per-fold figures then mean ± std."""
+
+    def spread(values: list[float]) -> str:
+        std = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+        return f"{np.mean(values):.3f} ± {std:.3f}"
+
+    tta = all(r["dice_nerve_tta"] for r in rows)
+    print(
+        "\n| candidate | Dice on nerve frames, per fold | mean ± std "
+        + ("| with flip TTA, per fold | mean ± std " if tta else "")
+        + "| epochs | largest change after 1/3 | training min |"
+    )
+    print("| --- " * (8 if tta else 6) + "|")
+    for r in rows:
+        with_tta = ""
+        if tta:
+            per_fold = ", ".join(f"{d:.3f}" for d in r["dice_nerve_tta"])
+            with_tta = f"| {per_fold} | {spread(r['dice_nerve_tta'])} "
+        print(
+            f"| {r['candidate']} | {', '.join(f'{d:.3f}' for d in r['dice_nerve'])} "
+            f"| {spread(r['dice_nerve'])} {with_tta}"
+            f"| {', '.join(map(str, r['epochs']))} "
+            f"| {', '.join(f'{c:.3f}' for c in r['max_change_after_third'])} "
+            f"| {', '.join(f'{m:.1f}' for m in r['training_minutes'])} |"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, required=True)
@@ -143,6 +195,7 @@ def main() -> None:
     )
     parser.add_argument("--candidates", default="plateau,ema-cosine", help="comma-separated")
     parser.add_argument("--set", action="append", default=[], help="extra override for all")
+    parser.add_argument("--tta", action="store_true", help="also score with the horizontal flip")
     args = parser.parse_args()
     names = args.candidates.split(",")
     unknown = [n for n in names if n not in CANDIDATES]
@@ -150,7 +203,7 @@ def main() -> None:
         parser.error(f"unknown candidates {unknown}; known: {', '.join(CANDIDATES)}")
     rows = []
     for name in names:
-        dice, epochs, changes, minutes, curves = [], [], [], [], []
+        dice, tta, epochs, changes, minutes, curves = [], [], [], [], [], []
         for fold in range(args.first_fold, args.first_fold + args.folds_run):
             run = args.out / name / f"fold-{fold}"
             started = time.perf_counter()
@@ -165,6 +218,8 @@ def main() -> None:
             )
             curve = score_curve(run)
             dice.append(evaluation["dice_nerve"])
+            if args.tta:
+                tta.append(tta_dice_nerve(run))
             epochs.append(result["epochs_trained"])
             changes.append(largest_change_after_third(curve))
             minutes.append(result["seconds"] / 60)
@@ -182,6 +237,7 @@ def main() -> None:
                 "dice_nerve": dice,
                 "mean": float(np.mean(dice)),
                 "std": float(np.std(dice, ddof=1)) if len(dice) > 1 else 0.0,
+                "dice_nerve_tta": tta,
                 "epochs": epochs,
                 "max_change_after_third": changes,
                 "training_minutes": minutes,
@@ -192,17 +248,7 @@ def main() -> None:
     (args.out / "summary.json").write_text(json.dumps(rows, indent=2))
     plot_curves(rows, args.out / "curves.png")
     print(f"validation curves: {args.out / 'curves.png'}")
-    print(
-        "\n| candidate | Dice on nerve frames, per fold | mean ± std | epochs | largest change after 1/3 | training min |"
-    )
-    print("| --- | --- | --- | --- | --- | --- |")
-    for r in rows:
-        print(
-            f"| {r['candidate']} | {', '.join(f'{d:.3f}' for d in r['dice_nerve'])} "
-            f"| {r['mean']:.3f} ± {r['std']:.3f} | {', '.join(map(str, r['epochs']))} "
-            f"| {', '.join(f'{c:.3f}' for c in r['max_change_after_third'])} "
-            f"| {', '.join(f'{m:.1f}' for m in r['training_minutes'])} |"
-        )
+    print_table(rows)
 
 
 if __name__ == "__main__":
