@@ -26,18 +26,19 @@ from torch import nn
 
 from nerveseg import runs
 from nerveseg.checkpoint import ModelInfo, save_model_file
-from nerveseg.config import RunConfig, TrainConfig, read_run_config, save_config, to_dict
+from nerveseg.config import RunConfig, read_run_config, save_config, to_dict
 from nerveseg.data.augment import build_augmentation
 from nerveseg.errors import NervesegError
 from nerveseg.files import write_json
 from nerveseg.losses import BCEDiceLoss
 from nerveseg.metrics import all_empty_score
-from nerveseg.models import build_model, size_divisor
+from nerveseg.models import build_model
 from nerveseg.models.pretrained import load_vgg16_bn_encoder
 from nerveseg.settings import check_all
 from nerveseg.training.frames import TrainingFrames, prepare_frames, record_frames
 from nerveseg.training.metrics_log import best_row, merge_sessions, structure_figures
 from nerveseg.training.module import SegmentationModule
+from nerveseg.training.startup import check_resumable_checkpoint, check_startup, model_kwargs
 from nerveseg.training.trainer import build_trainer, fit
 
 log = logging.getLogger(__name__)
@@ -130,69 +131,6 @@ def train(
         if not writer:
             return _other_process_result(run, trainer, frames)
         return _finish(config, run, trainer, module.model, frames, started)
-
-
-def check_startup(config: RunConfig) -> None:
-    """What can be known wrong before any frame is decoded: the model, its input size, devices.
-
-    The network is built on the ``meta`` device (no memory), so a size it cannot take or an
-    argument it refuses is reported in one line before minutes of decoding.
-    """
-    divisor = size_divisor(config.model.name, **model_kwargs(config))
-    height, width = config.data.image_size
-    if height % divisor or width % divisor:
-        fit_size = [max(divisor, round(v / divisor) * divisor) for v in (height, width)]
-        raise NervesegError(
-            f"data.image_size={list(config.data.image_size)}: {config.model.name} needs "
-            f"multiples of {divisor}; use e.g. data.image_size={fit_size}"
-        )
-    problem = accelerator_problem(config.train.accelerator) or precision_problem(config.train)
-    if problem:
-        raise NervesegError(problem)
-
-
-def accelerator_problem(accelerator: str) -> str | None:
-    """Why ``train.accelerator`` cannot run on this machine, or None."""
-    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
-        return f"train.accelerator={accelerator}: no CUDA GPU here; use auto or cpu"
-    if accelerator == "mps" and not torch.backends.mps.is_available():
-        return "train.accelerator=mps: no Apple GPU here; use auto or cpu"
-    if accelerator == "tpu":
-        return "train.accelerator=tpu: TPUs are not supported; use auto, cpu or gpu"
-    return None
-
-
-def precision_problem(train_config: TrainConfig) -> str | None:
-    """fp16 on a CPU: Lightning would quietly train in bf16 instead, 50-200x slower here."""
-    on_cpu = train_config.accelerator == "cpu" or (
-        train_config.accelerator == "auto" and not torch.cuda.is_available()
-    )
-    if on_cpu and train_config.precision in ("16", "16-mixed", "16-true"):
-        return (
-            f"train.precision={train_config.precision}: a CPU has no fp16 training (Lightning "
-            "would switch to bf16, far slower here); use 32-true, or a GPU"
-        )
-    return None
-
-
-def model_kwargs(config: RunConfig) -> dict[str, Any]:
-    """The network's arguments: the ``model`` section's, and one output per structure."""
-    return config.model.build_kwargs(out_channels=len(config.data.structures))
-
-
-def check_resumable_checkpoint(path: Path) -> None:
-    """Refuse a last checkpoint that does not load as plain tensors and values.
-
-    Lightning restores it with ``weights_only=True`` too (see :func:`~.trainer.fit`); this check
-    turns a refusal into one line instead of Lightning's traceback, before anything is decoded.
-    """
-    try:
-        torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for a foreign file
-        raise NervesegError(
-            f"{path}: does not load as a plain checkpoint ({exc.__class__.__name__}); it was not "
-            "written by nerveseg or is damaged, and is never unpickled; retrain with --overwrite"
-        ) from None
 
 
 def build_module(
