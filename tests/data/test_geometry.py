@@ -17,9 +17,9 @@ from nerveseg.data.geometry import (
     letterbox_box,
     resize_image,
 )
-from nerveseg.data.labels import label_map
 from nerveseg.data.loading import load_set
 from nerveseg.data.samples import discover_labelled
+from nerveseg.data.structures import label_map
 from nerveseg.inference.predictor import masks_at_original_size, resize_probabilities
 from nerveseg.postprocess import PostprocessParams
 

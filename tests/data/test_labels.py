@@ -12,10 +12,11 @@ from PIL import Image
 
 from nerveseg.config import load_config
 from nerveseg.data.cache import cache_key, load_set_cached
-from nerveseg.data.labels import DEFAULT_LABELS, label_map, labels_of, read_labels
+from nerveseg.data.labels import labels_of, read_labels
 from nerveseg.data.loading import load_set
 from nerveseg.data.rle import rle_encode
 from nerveseg.data.samples import Sample, discover_labelled
+from nerveseg.data.structures import DEFAULT_LABELS, label_map
 from nerveseg.errors import ConfigError, DataError
 
 TWO = label_map({"nerve": [1], "vessel": [2]})

@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nerveseg.data.labels import label_map
 from nerveseg.data.loading import load_set
 from nerveseg.data.samples import discover_labelled
+from nerveseg.data.structures import label_map
 from nerveseg.data.sweeps import names_carry_subjects, with_sweep_subjects
 from nerveseg.errors import DataError
 

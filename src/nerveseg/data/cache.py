@@ -30,10 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
-from nerveseg.data.labels import DEFAULT_LABELS, LabelMap
 from nerveseg.data.loading import LoadedSet, load_set
 from nerveseg.data.samples import Sample, warn_skipped
-from nerveseg.data.structures import pack, unpack
+from nerveseg.data.structures import DEFAULT_LABELS, LabelMap, pack, unpack
 from nerveseg.errors import Problem
 from nerveseg.files import atomic_path
 

@@ -8,7 +8,7 @@ Two labelled layouts are understood, plus a folder of images to predict on:
   ``masks/NAME.json``;
 * unlabelled: any images in one folder; files named ``*_mask`` are masks and are ignored.
 
-A ``.json`` file is a mask (a LabelMe annotation, see :mod:`nerveseg.data.labels`) when its
+A ``.json`` file is a mask (a LabelMe annotation, see :mod:`nerveseg.data.labelme`) when its
 name is an image's, with or without ``_mask``; beside the images, other JSON files are left alone.
 
 Image and mask endings may differ (``.jpg`` scan, ``.png`` mask). Nothing is decoded here:
@@ -28,7 +28,7 @@ from nerveseg.errors import DataError, Problem
 log = logging.getLogger(__name__)
 
 MASK_SUFFIX = "_mask"
-LABELME_SUFFIX = ".json"  # LabelMe annotations, read by nerveseg.data.labels
+LABELME_SUFFIX = ".json"  # LabelMe annotations, read by nerveseg.data.labelme
 _DIGIT_RUNS = re.compile(r"(\d+)", re.ASCII)
 
 

@@ -9,10 +9,7 @@ this module applies it to whatever a mask file holds:
   colour) is looked up in the structures' integer values;
 * colour masks: when the structures name ``[R, G, B]`` colours, each pixel's colour (a palette
   image's colours) is looked up instead;
-* LabelMe JSON files: their polygons, rectangles and circles are drawn at the JSON's
-  ``imageHeight`` x ``imageWidth`` with Pillow, the way LabelMe itself rasterises them. A
-  structure matches the labels among its values, or, when it lists no text, the label equal
-  to its name.
+* LabelMe JSON files: their shapes are drawn by :mod:`nerveseg.data.labelme`.
 
 Background is 0 (black for colours). A value, colour or label that means no structure and is not
 in ``data.ignore_values`` is a :class:`~nerveseg.errors.DataError` naming the file, the values
@@ -21,88 +18,24 @@ found and the two ways to fix it: guessing would train a model on a class nobody
 
 from __future__ import annotations
 
-import json
-import logging
-import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageDraw
 
-from nerveseg.data.folders import LABELME_SUFFIX
 from nerveseg.data.images import read_mask, read_mask_colours, read_mask_values
+from nerveseg.data.labelme import is_labelme, read_labelme
 from nerveseg.data.structures import (
+    DEFAULT_LABELS,
     DEFAULT_STRUCTURES,
-    MAX_STRUCTURES,
+    LabelMap,
     check_ignore_values,
     check_structures,
+    label_map,
+    unknown_values_reason,
 )
 from nerveseg.errors import DataError, Problem
-
-log = logging.getLogger(__name__)
-
-# LabelMe shape types that enclose an area; lines and points label no pixels.
-_AREA_SHAPES = ("polygon", "rectangle", "circle")
-_warned_shapes: set[str] = set()  # each ignored LabelMe shape type is reported once per process
-
-
-@dataclass(frozen=True)
-class LabelMap:
-    """What mask values mean: the structures in channel order and the values ignored.
-
-    Attributes:
-        structures: name -> mask values (integers, ``[R, G, B]`` colours, LabelMe labels).
-        ignore: values read as background.
-    """
-
-    structures: Mapping[str, list]
-    ignore: tuple = ()
-
-    @property
-    def names(self) -> list[str]:
-        return list(self.structures)
-
-    @property
-    def count(self) -> int:
-        return len(self.structures)
-
-    @property
-    def binary(self) -> bool:
-        """Every structure is "any non-zero value" and nothing is ignored: the Kaggle rule,
-        masks hold ``{0, v}`` (anything else is a blurred, non-binary mask)."""
-        return not self.ignore and all(not values for values in self.structures.values())
-
-    @property
-    def colours(self) -> bool:
-        """Image masks are read as colours (the structures name ``[R, G, B]`` values)."""
-        values = [*self.ignore, *(v for values in self.structures.values() for v in values)]
-        return any(isinstance(value, list) for value in values)
-
-    def bits_of_label(self, label: str) -> int:
-        """The packed bits a LabelMe label stands for (0: no structure)."""
-        bits = 0
-        for k, (name, values) in enumerate(self.structures.items()):
-            texts = [v for v in values if isinstance(v, str)]
-            if label in texts or (not texts and label == name):
-                bits |= 1 << k
-        return bits
-
-    def describe(self) -> str:
-        """``nerve: [1], vessel: [2]``: the mapping as a person would write it, for messages."""
-        return ", ".join(f"{name}: {values}" for name, values in self.structures.items())
-
-
-def label_map(
-    structures: Mapping[str, list] | None = None, ignore_values: Sequence = ()
-) -> LabelMap:
-    """A :class:`LabelMap` for ``data.structures`` and ``data.ignore_values`` (checked there)."""
-    structures = dict(DEFAULT_STRUCTURES if structures is None else structures)
-    if len(structures) > MAX_STRUCTURES:
-        raise ValueError(f"at most {MAX_STRUCTURES} structures fit a uint8 mask")
-    return LabelMap(structures, tuple(ignore_values))
 
 
 def labels_of(config: Any) -> LabelMap:
@@ -126,15 +59,6 @@ def labels_of_saved(config: Any) -> LabelMap:
     check_structures(structures)
     check_ignore_values(structures, ignore_values)
     return label_map(structures, ignore_values)
-
-
-DEFAULT_LABELS = label_map()
-"""One structure, nerve = any non-zero value of a binary mask: the Kaggle set."""
-
-
-def is_labelme(path: Path) -> bool:
-    """True for a LabelMe annotation file (``NAME.json``)."""
-    return path.suffix.lower() == LABELME_SUFFIX
 
 
 def read_labels(path: Path, labels: LabelMap = DEFAULT_LABELS, *, threshold: bool = False):
@@ -179,7 +103,7 @@ def _map_values(path: Path, values: np.ndarray, labels: LabelMap) -> np.ndarray:
     present = _distinct(values)
     unknown = [v for v in present if v > 255 or not known[v]]
     if unknown:
-        raise DataError([Problem(path, _unknown_reason("value", unknown, present, labels))])
+        raise DataError([Problem(path, unknown_values_reason("value", unknown, present, labels))])
     return table[values.astype(np.intp, copy=False)]
 
 
@@ -209,7 +133,7 @@ def _map_colours(path: Path, pixels: np.ndarray, labels: LabelMap) -> np.ndarray
     if unknown:
         found = [_rgb(code) for code in present.tolist()]
         shown = [_rgb(code) for code in unknown]
-        raise DataError([Problem(path, _unknown_reason("colour", shown, found, labels))])
+        raise DataError([Problem(path, unknown_values_reason("colour", shown, found, labels))])
     return table[inverse.reshape(codes.shape)]
 
 
@@ -221,132 +145,8 @@ def _rgb(code: int) -> list[int]:
     return [code >> 16, (code >> 8) & 255, code & 255]
 
 
-def read_labelme(path: Path, labels: LabelMap = DEFAULT_LABELS) -> np.ndarray:
-    """Rasterise a LabelMe JSON file's shapes into an ``(imageHeight, imageWidth)`` packed mask.
-
-    Polygons, rectangles and circles are drawn (outline included, as LabelMe's ``shape_to_mask``
-    does); lines and points enclose nothing and are skipped with one warning per shape type.
-
-    Raises:
-        DataError: unreadable JSON, missing sizes or malformed shapes, or labels that mean no
-            structure (naming the labels found).
-    """
-    data = _labelme_document(path)
-    height, width = data["imageHeight"], data["imageWidth"]
-    layers = [Image.new("L", (width, height), 0) for _ in range(labels.count)]
-    ignored = {value for value in labels.ignore if isinstance(value, str)}
-    found: list[str] = []
-    unknown: list[str] = []
-    for number, shape in enumerate(data["shapes"], start=1):
-        label, kind, points = _labelme_shape(path, number, shape)
-        if label not in found:
-            found.append(label)
-        if label in ignored:
-            continue
-        bits = labels.bits_of_label(label)
-        if not bits:
-            if label not in unknown:
-                unknown.append(label)
-            continue
-        if kind not in _AREA_SHAPES:
-            _warn_skipped_shape(path, kind)
-            continue
-        for k in range(labels.count):
-            if bits >> k & 1:
-                _draw(ImageDraw.Draw(layers[k]), kind, points)
-    if unknown:
-        raise DataError([Problem(path, _unknown_reason("LabelMe label", unknown, found, labels))])
-    packed = np.zeros((height, width), dtype=np.uint8)
-    for k, layer in enumerate(layers):
-        packed |= (np.asarray(layer) != 0).astype(np.uint8) << k
-    return packed
-
-
-def _labelme_document(path: Path) -> dict[str, Any]:
-    """The parsed JSON, checked for what rasterising needs."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DataError([Problem(path, "file not found")]) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        reason = f"is not a readable LabelMe JSON file ({exc}); re-save it from LabelMe"
-        raise DataError([Problem(path, reason)]) from None
-    if not isinstance(data, dict) or not isinstance(data.get("shapes", []), list):
-        reason = "is not a LabelMe file: expected an object with a 'shapes' list"
-        raise DataError([Problem(path, reason)])
-    for key in ("imageHeight", "imageWidth"):
-        value = data.get(key)
-        if not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= 1 << 15:
-            reason = f"LabelMe file without a valid {key} ({value!r}); re-save it from LabelMe"
-            raise DataError([Problem(path, reason)])
-    data.setdefault("shapes", [])
-    return data
-
-
-def _labelme_shape(path: Path, number: int, shape: Any) -> tuple[str, str, list[tuple]]:
-    """``(label, shape type, points)`` of one entry of ``shapes``, or a DataError naming it."""
-    if not isinstance(shape, dict) or not isinstance(shape.get("label"), str):
-        raise DataError([Problem(path, f"shape {number} has no text 'label'")])
-    kind = shape.get("shape_type") or "polygon"
-    points = shape.get("points")
-    valid = isinstance(points, list) and all(
-        isinstance(p, list | tuple)
-        and len(p) == 2
-        and all(isinstance(c, int | float) and not isinstance(c, bool) for c in p)
-        and all(math.isfinite(c) for c in p)
-        for p in points
-    )
-    if not valid or not points:
-        reason = f"shape {number} ({shape['label']!r}): 'points' must be a list of [x, y] numbers"
-        raise DataError([Problem(path, reason)])
-    if kind in ("rectangle", "circle") and len(points) != 2:
-        reason = f"shape {number} ({shape['label']!r}): a {kind} needs 2 points, got {len(points)}"
-        raise DataError([Problem(path, reason)])
-    return shape["label"], str(kind), [(float(x), float(y)) for x, y in points]
-
-
-def _draw(draw: ImageDraw.ImageDraw, kind: str, points: list[tuple]) -> None:
-    """One area shape, filled with its outline, as LabelMe's ``shape_to_mask`` draws it."""
-    if kind == "rectangle":
-        (x0, y0), (x1, y1) = points
-        draw.rectangle([min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)], outline=1, fill=1)
-    elif kind == "circle":
-        (cx, cy), (px, py) = points
-        r = math.hypot(cx - px, cy - py)
-        draw.ellipse([cx - r, cy - r, cx + r, cy + r], outline=1, fill=1)
-    else:
-        draw.polygon(points, outline=1, fill=1)
-
-
-def _warn_skipped_shape(path: Path, kind: str) -> None:
-    if kind not in _warned_shapes:
-        _warned_shapes.add(kind)
-        log.warning(
-            "%s: LabelMe %s shapes label no area and are ignored (in this and any other file); "
-            "draw structures as polygons, rectangles or circles",
-            path,
-            kind,
-        )
-
-
 def _distinct(values: np.ndarray) -> list[int]:
     """Sorted distinct values; a histogram for 8-bit data, far faster than sorting."""
     if values.dtype == np.uint8:
         return np.flatnonzero(np.bincount(values.reshape(-1), minlength=256)).tolist()
     return np.unique(values).tolist()
-
-
-def _unknown_reason(kind: str, unknown: list, found: list, labels: LabelMap) -> str:
-    """The one line for values that mean nothing: which, what the file holds, how to fix it."""
-    shown = ", ".join(_show(v) for v in unknown[:8]) + (" ..." if len(unknown) > 8 else "")
-    held = ", ".join(_show(v) for v in found[:12]) + (" ..." if len(found) > 12 else "")
-    example = _show(unknown[0])
-    return (
-        f"mask {kind}(s) {shown} mean no structure (the file holds {held}; data.structures is "
-        f"{{{labels.describe()}}}); add {example} to a structure in data.structures, or to "
-        f"data.ignore_values to read it as background"
-    )
-
-
-def _show(value: Any) -> str:
-    return repr(value) if isinstance(value, str) else str(value)

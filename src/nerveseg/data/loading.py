@@ -21,9 +21,10 @@ from nerveseg.data.geometry import fit_image, fit_mask
 from nerveseg.data.geometry import resize_image as resize_image  # where callers found it
 from nerveseg.data.images import read_image
 from nerveseg.data.kaggle import TRAIN_MASKS_CSV
-from nerveseg.data.labels import DEFAULT_LABELS, LabelMap, read_labels
+from nerveseg.data.labels import read_labels
 from nerveseg.data.rle import RLEError, rle_decode
 from nerveseg.data.samples import Sample, apply_skip_policy
+from nerveseg.data.structures import DEFAULT_LABELS, LabelMap
 from nerveseg.errors import DataError, NervesegError, Problem
 
 # Pillow releases the GIL while decoding and resizing, so two threads use both cores of a small

@@ -9,12 +9,16 @@ Decoded masks keep one ``uint8`` per pixel whatever the count: bit ``k`` (value 
 structure ``k``. One structure therefore stays ``{0, 1}`` exactly as before, caches and
 nearest-neighbour resizing work unchanged, and structures may overlap (LabelMe polygons can).
 :func:`unpack` turns such masks into one channel per structure for the network and the metrics.
+
+A :class:`LabelMap` is the checked settings as one object, what every mask reader
+(:mod:`nerveseg.data.labels`, :mod:`nerveseg.data.labelme`) looks values up in.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -108,6 +112,82 @@ def _valid_value(value: Any) -> bool:
             isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= 255 for c in value
         )
     return False
+
+
+@dataclass(frozen=True)
+class LabelMap:
+    """What mask values mean: the structures in channel order and the values ignored.
+
+    Attributes:
+        structures: name -> mask values (integers, ``[R, G, B]`` colours, LabelMe labels).
+        ignore: values read as background.
+    """
+
+    structures: Mapping[str, list]
+    ignore: tuple = ()
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.structures)
+
+    @property
+    def count(self) -> int:
+        return len(self.structures)
+
+    @property
+    def binary(self) -> bool:
+        """Every structure is "any non-zero value" and nothing is ignored: the Kaggle rule,
+        masks hold ``{0, v}`` (anything else is a blurred, non-binary mask)."""
+        return not self.ignore and all(not values for values in self.structures.values())
+
+    @property
+    def colours(self) -> bool:
+        """Image masks are read as colours (the structures name ``[R, G, B]`` values)."""
+        values = [*self.ignore, *(v for values in self.structures.values() for v in values)]
+        return any(isinstance(value, list) for value in values)
+
+    def bits_of_label(self, label: str) -> int:
+        """The packed bits a LabelMe label stands for (0: no structure)."""
+        bits = 0
+        for k, (name, values) in enumerate(self.structures.items()):
+            texts = [v for v in values if isinstance(v, str)]
+            if label in texts or (not texts and label == name):
+                bits |= 1 << k
+        return bits
+
+    def describe(self) -> str:
+        """``nerve: [1], vessel: [2]``: the mapping as a person would write it, for messages."""
+        return ", ".join(f"{name}: {values}" for name, values in self.structures.items())
+
+
+def label_map(
+    structures: Mapping[str, list] | None = None, ignore_values: Sequence = ()
+) -> LabelMap:
+    """A :class:`LabelMap` for ``data.structures`` and ``data.ignore_values`` (checked there)."""
+    structures = dict(DEFAULT_STRUCTURES if structures is None else structures)
+    if len(structures) > MAX_STRUCTURES:
+        raise ValueError(f"at most {MAX_STRUCTURES} structures fit a uint8 mask")
+    return LabelMap(structures, tuple(ignore_values))
+
+
+DEFAULT_LABELS = label_map()
+"""One structure, nerve = any non-zero value of a binary mask: the Kaggle set."""
+
+
+def unknown_values_reason(kind: str, unknown: list, found: list, labels: LabelMap) -> str:
+    """The one line for values that mean nothing: which, what the file holds, how to fix it."""
+    shown = ", ".join(_show(v) for v in unknown[:8]) + (" ..." if len(unknown) > 8 else "")
+    held = ", ".join(_show(v) for v in found[:12]) + (" ..." if len(found) > 12 else "")
+    example = _show(unknown[0])
+    return (
+        f"mask {kind}(s) {shown} mean no structure (the file holds {held}; data.structures is "
+        f"{{{labels.describe()}}}); add {example} to a structure in data.structures, or to "
+        f"data.ignore_values to read it as background"
+    )
+
+
+def _show(value: Any) -> str:
+    return repr(value) if isinstance(value, str) else str(value)
 
 
 def pack(channels: np.ndarray) -> np.ndarray:

@@ -259,8 +259,8 @@ def _own_scans(root: Path) -> Path:
 
 
 def test_own_scans_report_sizes_borders_and_structures(tmp_path):
-    from nerveseg.data.labels import label_map
     from nerveseg.data.quality.inspection_report import summary_text
+    from nerveseg.data.structures import label_map
 
     root = _own_scans(tmp_path / "own")
     with pytest.warns(UserWarning, match="skipped"):

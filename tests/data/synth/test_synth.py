@@ -191,9 +191,9 @@ def test_bad_settings_fail_clearly_and_write_nothing(
 
 
 def test_vessel_option_labels_the_drawn_artery(tmp_path: Path, tiny: Path) -> None:
-    from nerveseg.data.labels import label_map
     from nerveseg.data.loading import load_set
     from nerveseg.data.samples import discover_labelled
+    from nerveseg.data.structures import label_map
 
     root = tmp_path / "vessel"
     generate_dataset(root, replace(TINY, vessel=True))

@@ -17,7 +17,6 @@ from typing import Protocol
 
 import numpy as np
 
-from nerveseg.data.labels import DEFAULT_LABELS, LabelMap
 from nerveseg.data.loading import load_set
 from nerveseg.data.quality.cleaning import apply_policy
 from nerveseg.data.quality.duplicates import (
@@ -28,6 +27,7 @@ from nerveseg.data.quality.duplicates import (
     pairwise_mask_iou,
 )
 from nerveseg.data.samples import discover_labelled
+from nerveseg.data.structures import DEFAULT_LABELS, LabelMap
 from nerveseg.data.sweeps import SWEEP_THRESHOLD, with_sweep_subjects
 from nerveseg.errors import ConfigError, NervesegError
 from nerveseg.files import write_text

@@ -30,11 +30,11 @@ from PIL import Image
 
 from nerveseg.data.folders import natural_key
 from nerveseg.data.images import read_image
-from nerveseg.data.labels import DEFAULT_LABELS, LabelMap
 from nerveseg.data.loading import LoadedSet, load_set, read_full_mask
 from nerveseg.data.quality.borders import SizeBorders, borders_by_size, content_box
 from nerveseg.data.quality.duplicates import DuplicateGroup, find_duplicate_groups
 from nerveseg.data.samples import Sample, discover_labelled
+from nerveseg.data.structures import DEFAULT_LABELS, LabelMap
 from nerveseg.data.sweeps import SWEEP_THRESHOLD, names_carry_subjects, with_sweep_subjects
 from nerveseg.errors import DataError, Problem
 
