@@ -12,7 +12,8 @@ from torch import nn
 
 from nerveseg.checkpoint import ModelInfo, save_model_file
 from nerveseg.errors import NervesegError
-from nerveseg.inference.export import export_model, metadata_json, onnx_bytes, parse_exported
+from nerveseg.inference.export import export_model, onnx_bytes
+from nerveseg.inference.export_metadata import metadata_json, parse_exported
 from nerveseg.inference.predictor import TorchPredictor
 from nerveseg.inference.runtimes import OnnxPredictor
 from nerveseg.inference.sources import open_predictor

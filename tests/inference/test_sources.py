@@ -12,7 +12,8 @@ import torch
 from nerveseg.errors import NervesegError
 from nerveseg.inference import open_predictor
 from nerveseg.inference.ensemble import EnsemblePredictor
-from nerveseg.inference.export import export_model, parse_metadata
+from nerveseg.inference.export import export_model
+from nerveseg.inference.export_metadata import parse_metadata
 from nerveseg.inference.predictor import TorchPredictor
 from nerveseg.inference.tta import TTAPredictor
 from nerveseg.postprocess import PostprocessParams, save_postprocess

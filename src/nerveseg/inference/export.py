@@ -7,10 +7,10 @@ of several structures (``ModelInfo.structures``: nerve, vessel ...) gives ``(N, 
 probabilities instead, channel ``k`` = structure ``k``, and its presence per structure. N is
 dynamic; H and W are fixed at the model's input size. What :class:`ModelInfo` holds (model
 name and arguments, structure names, input size, normalisation, post-processing ...) travels
-inside the file as JSON, under the ONNX ``metadata_props`` key or TorchScript extra file
-``nerveseg``, its post-processing being the run's fitted ``postprocess.json`` when it has one
-(per structure, under ``structure_postprocess``, when there are several), so
-``nerveseg predict --model model.onnx`` needs nothing else.
+inside the file as JSON (:mod:`nerveseg.inference.export_metadata`), its post-processing
+being the run's fitted ``postprocess.json`` when it has one (per structure, under
+``structure_postprocess``, when there are several), so ``nerveseg predict --model model.onnx``
+needs nothing else.
 
 Exporter and opset: torch's TorchScript-based exporter (``dynamo=False``) at opset 17. It
 exports our scatter-based unpooling exactly (max abs difference ~1e-7 against PyTorch) in ~3 s;
@@ -27,30 +27,27 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import json
 import tempfile
 import warnings
 import zipfile
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from nerveseg import __version__, runs
-from nerveseg.checkpoint import FORMAT, FORMAT_VERSION, ModelInfo, check_format, load_model
+from nerveseg import runs
+from nerveseg.checkpoint import ModelInfo, load_model
 from nerveseg.errors import NervesegError
-from nerveseg.files import atomic_path, nan_to_none
+from nerveseg.files import atomic_path
+from nerveseg.inference.export_metadata import METADATA_KEY, metadata_json
 from nerveseg.models.outputs import split_output
-from nerveseg.postprocess import PostprocessParams
 from nerveseg.structure_postprocess import StructurePostprocess, load_structure_postprocess
 
 ONNX_OPSET = 17
 # Opsets the export was checked to run in ONNX Runtime (ScatterElements for the unpooling and
 # Resize need 11; torch 2.13's exporter writes up to 23).
 ONNX_OPSETS = range(11, 24)
-METADATA_KEY = "nerveseg"
 SUFFIXES = {"onnx": ".onnx", "torchscript": ".ts"}
 
 
@@ -263,71 +260,6 @@ def _with_metadata_of(original: bytes, derived: bytes) -> bytes:
         if entry.key not in present:
             target.metadata_props.add(key=entry.key, value=entry.value)
     return target.SerializeToString()
-
-
-def metadata_json(info: ModelInfo, postprocess: StructurePostprocess | None = None) -> str:
-    """The JSON that travels inside an exported file.
-
-    The info names the structures; a model of several carries ``postprocess`` (each
-    structure's own, when they were fitted) under ``structure_postprocess``.
-    """
-    data: dict[str, Any] = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "nerveseg_version": __version__,
-        "info": info.to_dict(),
-    }
-    if postprocess is not None and len(postprocess) > 1:
-        data["structure_postprocess"] = postprocess.to_dict()
-    return json.dumps(nan_to_none(data), allow_nan=False)
-
-
-def parse_exported(text: str | bytes | None, path: Path) -> tuple[ModelInfo, StructurePostprocess]:
-    """The :class:`ModelInfo` in an exported file's JSON and its post-processing per structure.
-
-    Raises:
-        NervesegError: no or malformed metadata, written by a newer nerveseg, or post-processing
-            for other structures than the model's.
-    """
-    if isinstance(text, bytes):
-        text = text.decode("utf-8", errors="replace")
-    info = parse_metadata(text, path)  # the text is valid nerveseg JSON from here on
-    raw = json.loads(text).get("structure_postprocess")
-    if raw is None:
-        return info, StructurePostprocess.uniform(info.postprocess, info.structures)
-    if not isinstance(raw, dict) or sorted(raw) != sorted(info.structures):
-        raise NervesegError(
-            f"{path}: its post-processing does not name the model's structures "
-            f"{', '.join(info.structures)}; export it again with nerveseg export"
-        )
-    return info, StructurePostprocess.of(
-        {
-            name: PostprocessParams.from_dict(raw[name], source=f"{path}: {name}")
-            for name in info.structures
-        }
-    )
-
-
-def parse_metadata(text: str | bytes | None, path: Path) -> ModelInfo:
-    """The :class:`ModelInfo` in an exported file's JSON.
-
-    Raises:
-        NervesegError: no nerveseg metadata, malformed metadata, or written by a newer nerveseg.
-    """
-    if isinstance(text, bytes):
-        text = text.decode("utf-8", errors="replace")
-    if not text:
-        raise NervesegError(f"{path}: holds no nerveseg metadata; export it with `nerveseg export`")
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise NervesegError(f"{path}: its nerveseg metadata is not valid JSON ({exc})") from None
-    check_format(data, path, "its metadata is not nerveseg's; export it with nerveseg")
-    raw = data.get("info")
-    if isinstance(raw, dict) and isinstance(data.get("postprocess"), dict):
-        # Version 1 exports carried a run's fitted post-processing beside the info.
-        raw = {**raw, "postprocess": data["postprocess"]}
-    return ModelInfo.from_dict(raw, str(path))
 
 
 def _resolve_source(source: Path) -> tuple[Path, Path | None]:

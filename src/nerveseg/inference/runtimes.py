@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from nerveseg.errors import NervesegError
-from nerveseg.inference.export import METADATA_KEY
+from nerveseg.inference.export_metadata import METADATA_KEY
 from nerveseg.inference.predictor import BatchOutput
 
 

@@ -163,7 +163,7 @@ def _open_file(
         own = StructurePostprocess.uniform(info.postprocess, info.structures)
         return TorchPredictor(model, pick_device(device), channels_last), info, own
     # The exported runtimes are imported only when used: ONNX Runtime is an optional extra.
-    from nerveseg.inference.export import parse_exported
+    from nerveseg.inference.export_metadata import parse_exported
     from nerveseg.inference.runtimes import OnnxPredictor, TorchScriptPredictor
 
     if kind == "onnx":

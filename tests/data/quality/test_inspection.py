@@ -17,7 +17,8 @@ from PIL import Image
 
 from nerveseg.cli import main
 from nerveseg.data.quality.duplicates import DuplicateGroup
-from nerveseg.data.quality.inspection import Inspection, inspect_data, spread
+from nerveseg.data.quality.frame_stats import spread
+from nerveseg.data.quality.inspection import Inspection, inspect_data
 from nerveseg.data.quality.inspection_figures import pick_frames
 from nerveseg.data.quality.inspection_report import OUTPUTS, prepare_out, summarise
 from nerveseg.data.synth import SynthConfig, generate_dataset

@@ -18,7 +18,8 @@ from nerveseg.data.folders import natural_key
 from nerveseg.data.kaggle import KAGGLE_SHAPE
 from nerveseg.data.quality.borders import SIDES
 from nerveseg.data.quality.duplicates import DuplicateGroup
-from nerveseg.data.quality.inspection import Inspection, histogram_moments, spread
+from nerveseg.data.quality.frame_stats import histogram_moments, spread
+from nerveseg.data.quality.inspection import Inspection
 from nerveseg.data.quality.inspection_figures import contact_sheet, statistics_figure
 from nerveseg.data.quality.inspection_html import headline, report_html
 from nerveseg.errors import NervesegError
