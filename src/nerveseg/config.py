@@ -36,9 +36,10 @@ from nerveseg.postprocess import PostprocessParams
 from nerveseg.settings import check_all, merge, setting
 
 SCHEDULERS = ("plateau", "cosine", "warmup_cosine", "none")
-# Lightning's precision names (lightning.fabric.connector._PRECISION_INPUT).
+# Lightning's precision names (lightning.fabric.connector._PRECISION_INPUT), and "auto": bf16
+# where the hardware has it, else fp32 (nerveseg.training.precision).
 PRECISIONS = (
-    "32-true", "32", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64-true", "64", "16",
+    "auto", "32-true", "32", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64-true", "64", "16",
     "bf16", "transformer-engine", "transformer-engine-float16",
 )  # fmt: skip
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
@@ -87,7 +88,7 @@ class TrainConfig:
     sync_batchnorm: bool = True
     max_minutes: float = setting(0.0, at_least=0.0)  # 0 = no wall-clock limit
     progress_bar: bool = True
-    channels_last: bool = False  # NHWC layout: faster on GPUs with bf16/fp16, not on this CPU
+    channels_last: bool = False  # NHWC layout: faster with bf16/fp16 (GPUs; CPUs with native bf16)
     # Validation, checkpoints and model.pt use an exponential moving average of the weights with
     # this time constant in epochs (nerveseg.training.averaging); 0 = the raw weights.
     ema_epochs: float = setting(1.0, at_least=0.0)

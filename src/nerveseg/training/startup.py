@@ -8,6 +8,8 @@ decoding.
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,9 @@ import torch
 from nerveseg.config import RunConfig, TrainConfig
 from nerveseg.errors import NervesegError
 from nerveseg.models import size_divisor
+from nerveseg.training.precision import AUTO, resolve_precision
+
+log = logging.getLogger(__name__)
 
 
 def check_startup(config: RunConfig) -> None:
@@ -35,6 +40,19 @@ def check_startup(config: RunConfig) -> None:
     problem = accelerator_problem(config.train.accelerator) or precision_problem(config.train)
     if problem:
         raise NervesegError(problem)
+
+
+def with_resolved_precision(config: RunConfig) -> RunConfig:
+    """``config`` with ``train.precision=auto`` replaced by what this machine trains fastest in.
+
+    The run's ``config.yaml`` then records the arithmetic used, and a resume keeps it.
+    """
+    if config.train.precision != AUTO:
+        return config
+    precision = resolve_precision(AUTO, config.train.accelerator)
+    log.info("train.precision=auto: %s on this machine", precision)
+    train = dataclasses.replace(config.train, precision=precision)
+    return dataclasses.replace(config, train=train)
 
 
 def accelerator_problem(accelerator: str) -> str | None:

@@ -38,7 +38,12 @@ from nerveseg.settings import check_all
 from nerveseg.training.frames import TrainingFrames, prepare_frames, record_frames
 from nerveseg.training.metrics_log import best_row, merge_sessions, structure_figures
 from nerveseg.training.module import SegmentationModule
-from nerveseg.training.startup import check_resumable_checkpoint, check_startup, model_kwargs
+from nerveseg.training.startup import (
+    check_resumable_checkpoint,
+    check_startup,
+    model_kwargs,
+    with_resolved_precision,
+)
 from nerveseg.training.trainer import build_trainer, fit
 
 log = logging.getLogger(__name__)
@@ -110,6 +115,7 @@ def train(
     else:
         runs.check_new_run(run, overwrite=overwrite)
     check_all(config)  # a config built in Python never went through load_config's checks
+    config = with_resolved_precision(config)
     check_startup(config)
     # Everything that can fail on the user's input runs before the run folder is touched.
     trainer = build_trainer(config.train, run, callbacks, resume=resume)
