@@ -16,6 +16,7 @@ from nerveseg.data.loading import resize_image
 from nerveseg.errors import NervesegError
 from nerveseg.inference import open_predictor, predict_folder, write_predictions
 from nerveseg.inference import predict as prediction
+from nerveseg.inference.predict_output import MARKER
 from nerveseg.inference.predictor import BatchOutput, normalise, resize_probabilities
 from nerveseg.inference.stream import StreamSegmenter
 from nerveseg.models import build_model
@@ -126,7 +127,7 @@ def test_overwrite_replaces_only_the_files_prediction_wrote(model_file, tiny_dat
     predict_folder(model_file, tiny_data / "test", out, overwrite=True, progress=False)
     assert (out / "notes.txt").read_text() == "mine"
     assert (out / "masks" / "keep.txt").read_text() == "mine too"
-    assert (out / prediction.MARKER).is_file()
+    assert (out / MARKER).is_file()
 
 
 def test_a_data_sets_masks_are_never_taken_for_predictions(model_file, tiny_data, tmp_path):

@@ -30,7 +30,7 @@ from __future__ import annotations
 import csv
 import time
 from collections import deque
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +41,8 @@ from nerveseg.data.streams import FrameStream, open_stream
 from nerveseg.data.streams.writer import VideoWriter
 from nerveseg.errors import NervesegError
 from nerveseg.files import write_json
-from nerveseg.flicker import mask_change, toggles
 from nerveseg.inference.display import Window
+from nerveseg.inference.live_summary import LiveResult, Timeline, record_frame, summarise
 from nerveseg.inference.overlay import draw_overlay, presence_lines
 from nerveseg.inference.pacing import Arrival, FrameFeed
 from nerveseg.inference.sources import OpenedPredictor, open_predictor
@@ -59,32 +59,6 @@ def csv_columns(names: list[str]) -> tuple[str, ...]:
         return CSV_COLUMNS
     per = tuple(f"{name}_{column}" for name in names for column in _PER_STRUCTURE)
     return (*CSV_COLUMNS[:2], *per, CSV_COLUMNS[-1])
-
-
-@dataclass
-class LiveResult:
-    """What :func:`run_live` did (also written as ``live.json``)."""
-
-    source: str
-    source_fps: float
-    source_fps_from: str
-    mode: str
-    frames_read: int
-    frames_processed: int
-    frames_dropped: int
-    max_queue: int
-    queue_size: int
-    seconds: float
-    fps: float
-    latency_ms: dict[str, float]
-    decode_ms: dict[str, float]
-    segment_ms: dict[str, float]
-    write_ms: dict[str, float]
-    smoothing: dict[str, Any]
-    mask_change: float
-    toggles_per_minute: float
-    outputs: dict[str, str] = field(default_factory=dict)
-    structures: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 def run_live(
@@ -140,14 +114,14 @@ def run_live(
             drop=realtime or stream.live,
             queue_size=queue_size,
         )
-        timeline = _Timeline()
+        timeline = Timeline()
         started = time.perf_counter()
         try:
             _process(feed, segmenter, stream, paths, timeline, window)
         finally:
             seconds = time.perf_counter() - started
             feed.close()
-            result = _summary(stream, mode, feed, timeline, seconds, queue_size, params, paths)
+            result = summarise(stream, mode, feed, timeline, seconds, queue_size, params, paths)
             write_json(paths["live.json"], asdict(result))
     return result
 
@@ -178,20 +152,7 @@ def _limited(stream: FrameStream, max_frames: int | None):
         yield frame
 
 
-@dataclass
-class _Timeline:
-    """Per processed frame: times and, per structure, what the flicker measure needs."""
-
-    latency: list[float] = field(default_factory=list)
-    segment: list[float] = field(default_factory=list)
-    write: list[float] = field(default_factory=list)
-    changes: dict[str, list[float]] = field(default_factory=dict)
-    present: dict[str, list[bool]] = field(default_factory=dict)
-    first_time: float | None = None
-    last_time: float = 0.0
-
-
-def _process(feed, segmenter, stream, paths, timeline: _Timeline, window) -> None:
+def _process(feed, segmenter, stream, paths, timeline: Timeline, window) -> None:
     """The loop: segment, draw, encode, write a row; everything closed on the way out."""
     recent: deque[float] = deque(maxlen=30)
     previous: np.ndarray | None = None
@@ -218,7 +179,7 @@ def _process(feed, segmenter, stream, paths, timeline: _Timeline, window) -> Non
             done = time.monotonic()
             rows.writerow(_row(arrival, result, 1000 * (done - arrival.arrived)))
             handle.flush()
-            _record(timeline, arrival, names, result.masks, previous, began, segmented, done)
+            record_frame(timeline, arrival, names, result.masks, previous, began, segmented, done)
             previous = result.masks
 
 
@@ -234,78 +195,3 @@ def _row(arrival: Arrival, result, latency_ms: float) -> list[Any]:
             centroid = ("", "")
         cells += [f"{presence:.4f}", area, *centroid, rle_encode(mask)]
     return [frame.index, f"{frame.time:.4f}", *cells, f"{latency_ms:.1f}"]
-
-
-def _record(timeline, arrival, names, masks, previous, began, segmented, done) -> None:
-    timeline.latency.append(done - arrival.arrived)
-    timeline.segment.append(segmented - began)
-    timeline.write.append(done - segmented)
-    for k, name in enumerate(names):
-        if previous is not None:
-            timeline.changes.setdefault(name, []).append(mask_change(previous[k], masks[k]))
-        timeline.present.setdefault(name, []).append(bool(masks[k].any()))
-    if timeline.first_time is None:
-        timeline.first_time = arrival.frame.time
-    timeline.last_time = arrival.frame.time
-
-
-def _summary(stream, mode, feed, timeline, seconds, queue_size, params, paths) -> LiveResult:
-    processed = len(timeline.latency)
-    span = timeline.last_time - (timeline.first_time or 0.0) + 1.0 / stream.fps
-    minutes = span / 60.0 if processed else float("nan")
-    flicker = {
-        name: {
-            "mask_change": _mean(timeline.changes.get(name, [])),
-            "toggles_per_minute": (
-                toggles(timeline.present[name]) / minutes if processed else float("nan")
-            ),
-        }
-        for name in params.names
-    }
-    smoothing = {name: _smoothing(p) for name, p in params.items()}
-    return LiveResult(
-        source=stream.name,
-        source_fps=stream.fps,
-        source_fps_from=stream.fps_from,
-        mode=mode,
-        frames_read=feed.stats.read,
-        frames_processed=processed,
-        frames_dropped=feed.stats.dropped,
-        max_queue=feed.stats.max_queue,
-        queue_size=queue_size,
-        seconds=seconds,
-        fps=processed / seconds if seconds > 0 else float("nan"),
-        latency_ms=_percentiles(timeline.latency),
-        decode_ms=_percentiles(feed.stats.decode_seconds),
-        segment_ms=_percentiles(timeline.segment),
-        write_ms=_percentiles(timeline.write),
-        smoothing=smoothing[params.names[0]] if len(params) == 1 else smoothing,
-        mask_change=_mean([f["mask_change"] for f in flicker.values()]),
-        toggles_per_minute=_mean([f["toggles_per_minute"] for f in flicker.values()]),
-        outputs={name: str(path) for name, path in paths.items()},
-        structures=flicker if len(params) > 1 else {},
-    )
-
-
-def _smoothing(params) -> dict[str, float]:
-    return {
-        "ema_alpha": params.ema_alpha,
-        "presence_on": params.presence_on,
-        "presence_off": params.presence_off,
-        "pixel_off": params.pixel_off,
-    }
-
-
-def _mean(values: list[float]) -> float:
-    return float(np.mean(values)) if values else float("nan")
-
-
-def _percentiles(seconds: list[float]) -> dict[str, float]:
-    if not seconds:
-        return {"p50": float("nan"), "p95": float("nan"), "max": float("nan")}
-    values = 1000 * np.asarray(seconds)
-    return {
-        "p50": float(np.percentile(values, 50)),
-        "p95": float(np.percentile(values, 95)),
-        "max": float(values.max()),
-    }
