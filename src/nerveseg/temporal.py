@@ -67,6 +67,16 @@ def is_temporal(params: PostprocessParams) -> bool:
     return params.ema_alpha < 1.0 or params.presence_on > 0.0 or params.pixel_off > 0.0
 
 
+def stream_settings(params: PostprocessParams) -> dict[str, float]:
+    """The fields that act only on streams, by name: what a fit or a live run reports."""
+    return {
+        "ema_alpha": params.ema_alpha,
+        "presence_on": params.presence_on,
+        "presence_off": params.presence_off,
+        "pixel_off": params.pixel_off,
+    }
+
+
 def without_smoothing(params: PostprocessParams) -> PostprocessParams:
     """``params`` with the stream fields at their "off" defaults: every frame on its own."""
     return dataclasses.replace(

@@ -39,7 +39,7 @@ from nerveseg.evaluation.sweeps import SweepFrame, sweeps_of
 from nerveseg.flicker import Flicker, mask_change, measure_flicker
 from nerveseg.inference.predictor import resize_probabilities
 from nerveseg.postprocess import PostprocessParams
-from nerveseg.temporal import TemporalFilter, without_smoothing
+from nerveseg.temporal import TemporalFilter, stream_settings, without_smoothing
 
 ALPHAS = (1.0, 0.8, 0.6, 0.5, 0.4, 0.3, 0.2, 0.15, 0.1)
 PIXEL_OFF_SHARES = (0.0, 0.8, 0.6, 0.4, 0.2, 0.1)  # pixel_off = share x threshold; 0 = off
@@ -60,10 +60,7 @@ class TemporalScore:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "ema_alpha": self.params.ema_alpha,
-            "presence_on": self.params.presence_on,
-            "presence_off": self.params.presence_off,
-            "pixel_off": self.params.pixel_off,
+            **stream_settings(self.params),
             "score": self.score,
             "dice_nerve": self.dice_nerve,
             **self.flicker.as_dict(),

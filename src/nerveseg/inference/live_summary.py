@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from nerveseg.flicker import mask_change, toggles
+from nerveseg.temporal import stream_settings
 
 
 @dataclass
@@ -84,7 +85,7 @@ def summarise(stream, mode, feed, timeline, seconds, queue_size, params, paths) 
         }
         for name in params.names
     }
-    smoothing = {name: _smoothing(p) for name, p in params.items()}
+    smoothing = {name: stream_settings(p) for name, p in params.items()}
     return LiveResult(
         source=stream.name,
         source_fps=stream.fps,
@@ -107,15 +108,6 @@ def summarise(stream, mode, feed, timeline, seconds, queue_size, params, paths) 
         outputs={name: str(path) for name, path in paths.items()},
         structures=flicker if len(params) > 1 else {},
     )
-
-
-def _smoothing(params) -> dict[str, float]:
-    return {
-        "ema_alpha": params.ema_alpha,
-        "presence_on": params.presence_on,
-        "presence_off": params.presence_off,
-        "pixel_off": params.pixel_off,
-    }
 
 
 def _mean(values: list[float]) -> float:
