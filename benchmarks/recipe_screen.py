@@ -71,6 +71,8 @@ CANDIDATES = {
     # or AMX), spent on a larger input or a wider network within the same 30 minutes
     "bf16-160x224": [*BF16, "data.image_size=[160,224]", "train.epochs=20", "train.patience=20"],
     "bf16-width-0.5": [*BF16, "model.width=0.5", "train.epochs=14", "train.patience=14"],
+    "bf16-augment-strong": [*BF16, *STRONG_AUGMENT],
+    "bf16-adamw": [*BF16, "optim.optimizer=adamw", "optim.weight_decay=0.05"],
 }
 
 

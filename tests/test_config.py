@@ -65,6 +65,7 @@ def test_saved_config_reads_back_identically(tmp_path):
     ("override", "choices"),
     [
         ("optim.scheduler=cosin", "plateau, cosine, warmup_cosine, none"),
+        ("optim.optimizer=sgd", "adam, adamw"),
         ("data.clean=dropp", "none, report, drop, union, majority"),
         ("tune.pruner=mediam", "median, none"),
         ("train.precision=16mixed", "32-true"),

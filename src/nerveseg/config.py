@@ -35,6 +35,7 @@ from nerveseg.models import ModelConfig
 from nerveseg.postprocess import PostprocessParams
 from nerveseg.settings import check_all, merge, setting
 
+OPTIMIZERS = ("adam", "adamw")  # built by nerveseg.training.optimizer
 SCHEDULERS = ("plateau", "cosine", "warmup_cosine", "none")
 # Lightning's precision names (lightning.fabric.connector._PRECISION_INPUT), and "auto": bf16
 # where the hardware has it, else fp32 (nerveseg.training.precision).
@@ -54,9 +55,12 @@ def _strategies() -> list[str]:
 
 @dataclass
 class OptimConfig:
-    """Adam with a learning-rate schedule."""
+    """Adam or AdamW with a learning-rate schedule."""
 
+    # adamw: weight decay decoupled from the gradient (nerveseg.training.optimizer)
+    optimizer: str = setting("adam", choices=OPTIMIZERS)
     lr: float = setting(5e-4, above=0.0, at_most=10.0)
+    # on filters only, never on BatchNorm and biases; with adam it is added to the gradient
     weight_decay: float = setting(0.0, at_least=0.0)
     # Warm-up then cosine to the end of the budget, with the weight average (train.ema_epochs):
     # on the demo the validation score then never fell by more than 0.004 after the first

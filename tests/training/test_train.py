@@ -34,6 +34,8 @@ RECIPES = {
     "ema+warmup_cosine+clip": [
         "train.ema_epochs=1", "optim.scheduler=warmup_cosine", "train.grad_clip_norm=1"
     ],
+    # two parameter groups (filters decayed, BatchNorm and biases not) resume as one did
+    "ema+adamw": ["optim.optimizer=adamw", "optim.weight_decay=0.05"],
 }  # fmt: skip
 
 

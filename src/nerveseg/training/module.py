@@ -24,6 +24,7 @@ from nerveseg.data.augment import augment_batch
 from nerveseg.data.structures import DEFAULT_STRUCTURES, unpack
 from nerveseg.models.outputs import presence_columns, split_output
 from nerveseg.postprocess import PostprocessParams, postprocess_batch
+from nerveseg.training.optimizer import build_optimizer
 from nerveseg.training.schedule import budget_progress, warmup_cosine
 from nerveseg.training.validation import StructureValidation, prog_bar_names
 
@@ -144,8 +145,8 @@ class SegmentationModule(L.LightningModule):
                 self.log(name, value, prog_bar=name in shown, sync_dist=True)
 
     def configure_optimizers(self):
-        optimizer = torch.optim.Adam(
-            self.model.parameters(), lr=self.optim.lr, weight_decay=self.optim.weight_decay
+        optimizer = build_optimizer(
+            self.optim.optimizer, self.model, self.optim.lr, self.optim.weight_decay
         )
         if self.optim.scheduler == "plateau":
             # On the validation loss, not the score: the score sits at the all-empty level
