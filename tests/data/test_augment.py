@@ -70,3 +70,45 @@ def test_translation_off_by_default_keeps_the_old_pipeline():
     pipeline = build_augmentation(AugmentConfig())
     (affine,) = [step for step in pipeline.modules() if isinstance(step, RandomAffine)]
     assert "translate=None" in repr(affine)
+
+
+def _elastic_only(**strength) -> AugmentConfig:
+    return AugmentConfig(
+        rotation_p=0.0, hflip_p=0.0, clahe_p=0.0, intensity_p=0.0, gamma_p=0.0, elastic_p=1.0,
+        **strength,
+    )  # fmt: skip
+
+
+def _grid_displacement(config: AugmentConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Deform images whose pixels hold their own column, with a column-coded mask: the mean and
+    largest displacement (pixels, away from the border) and whether the mask moved as the image."""
+    torch.manual_seed(0)
+    columns = torch.arange(160.0).expand(8, 1, 128, 160).contiguous()
+    masks = (columns.long() % 20 < 10).float()
+    out_images, out_masks = augment_batch(build_augmentation(config), columns / 160, masks)
+    moved = (out_images * 160 - columns)[..., 24:-24, 24:-24]
+    # a mask pixel follows the image when its stripe is the stripe of the column it now shows
+    follows = (out_masks == ((out_images * 160).round().long() % 20 < 10).float())[
+        ..., 24:-24, 24:-24
+    ]
+    return moved.abs().mean(), moved.abs().max(), follows.float().mean()
+
+
+def test_elastic_deformation_is_off_by_default():
+    from kornia.augmentation import RandomElasticTransform
+
+    pipeline = build_augmentation(AugmentConfig())
+    assert not [s for s in pipeline.modules() if isinstance(s, RandomElasticTransform)]
+
+
+def test_elastic_deformation_moves_mask_with_image_by_its_documented_size():
+    # The docstring's figures at 128x160: sigma 16, alpha 4 move ~3 px on average.
+    mean, largest, follows = _grid_displacement(_elastic_only())
+    assert 1.5 < mean < 4.0 and largest < 16
+    assert follows > 0.97  # stripe edges may round to either side
+
+
+def test_elastic_strength_scales_with_alpha():
+    weak = _grid_displacement(_elastic_only(elastic_alpha=1.0))[0]
+    strong = _grid_displacement(_elastic_only(elastic_alpha=4.0))[0]
+    assert 3.0 < strong / weak < 5.0  # the displacement field is alpha times the smoothed noise

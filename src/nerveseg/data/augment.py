@@ -21,6 +21,10 @@ class AugmentConfig:
     """Batch augmentation on the model's device; each transform has a strength and a probability.
 
     Vertical flips are off by default: depth runs top to bottom in every ultrasound frame.
+    Elastic deformation (off by default) bends tissue as the probe's pressure does: a smooth
+    random displacement field, Gaussian-smoothed over ``elastic_sigma`` pixels of the training
+    size and scaled by ``elastic_alpha`` (at 128x160, sigma 16 and alpha 4 move pixels by ~3
+    px on average and ~12 px at most).
     """
 
     enabled: bool = True
@@ -37,11 +41,15 @@ class AugmentConfig:
     intensity_p: float = setting(0.5, at_least=0.0, at_most=1.0)
     gamma: float = setting(0.2, at_least=0.0, below=1.0)
     gamma_p: float = setting(0.3, at_least=0.0, at_most=1.0)
+    elastic_p: float = setting(0.0, at_least=0.0, at_most=1.0)
+    elastic_alpha: float = setting(4.0, above=0.0)
+    elastic_sigma: float = setting(16.0, above=0.0, at_most=64.0)
 
 
 def build_augmentation(config: AugmentConfig) -> nn.Module | None:
     """The augmentation pipeline described by ``config``, or None when it is disabled or empty."""
     from kornia import augmentation as K  # ~1 s to import: only when training builds it
+    from kornia.constants import DataKey, Resample
 
     if not config.enabled:
         return None
@@ -58,6 +66,8 @@ def build_augmentation(config: AugmentConfig) -> nn.Module | None:
                 p=config.rotation_p,
             )
         )
+    if config.elastic_p > 0:
+        steps.append(elastic_step(config))
     if config.hflip_p > 0:
         steps.append(K.RandomHorizontalFlip(p=config.hflip_p))
     if config.vflip_p > 0:
@@ -76,7 +86,26 @@ def build_augmentation(config: AugmentConfig) -> nn.Module | None:
         )
     if not steps:
         return None
-    return K.AugmentationSequential(*steps, data_keys=["input", "mask"])
+    # Masks move by nearest neighbour on the images' pixel grid (align_corners as the steps
+    # set it; kornia's default None warns in the elastic step and leaves the affine unchanged).
+    masks = {DataKey.MASK: {"resample": Resample.NEAREST, "align_corners": False}}
+    return K.AugmentationSequential(*steps, data_keys=["input", "mask"], extra_args=masks)
+
+
+def elastic_step(config: AugmentConfig) -> nn.Module:
+    """kornia's elastic transform with a Gaussian kernel wide enough for ``elastic_sigma``
+    (four sigmas, odd); borders reflect, as the affine step's do, instead of turning black."""
+    from kornia import augmentation as K
+
+    kernel = int(4 * config.elastic_sigma) | 1
+    return K.RandomElasticTransform(
+        kernel_size=(kernel, kernel),
+        sigma=(config.elastic_sigma, config.elastic_sigma),
+        alpha=(config.elastic_alpha, config.elastic_alpha),
+        align_corners=False,
+        padding_mode="reflection",
+        p=config.elastic_p,
+    )
 
 
 def augment_batch(
