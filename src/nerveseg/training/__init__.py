@@ -4,6 +4,7 @@
 :func:`continue_run` reuses, resumes or starts a run as its folder says.
 """
 
-from nerveseg.training.train import RunResult, continue_run, is_main_process, train, train_folds
+from nerveseg.training.result import RunResult
+from nerveseg.training.train import continue_run, is_main_process, train, train_folds
 
 __all__ = ["RunResult", "continue_run", "is_main_process", "train", "train_folds"]
