@@ -56,6 +56,8 @@ STRONG_AUGMENT = [  # more turn, zoom and intensity, more often, and shifts of u
     "augment.translate=0.1", "augment.intensity_p=0.8", "augment.contrast=0.3",
     "augment.brightness=0.2",
 ]  # fmt: skip
+ELASTIC = ["augment.elastic_p=0.5"]  # sigma 16 px, alpha 4: ~3 px on average at 128x160
+ADAMW = ["optim.optimizer=adamw", "optim.weight_decay=0.05"]  # decay on filters only
 BF16 = ["train.precision=bf16-mixed", "train.channels_last=true"]
 CANDIDATES = {
     "plateau": [*BASE, *PLATEAU],  # the recipe before weight averaging
@@ -73,7 +75,18 @@ CANDIDATES = {
     "bf16-160x224": [*BF16, "data.image_size=[160,224]", "train.epochs=20", "train.patience=20"],
     "bf16-width-0.5": [*BF16, "model.width=0.5", "train.epochs=14", "train.patience=14"],
     "bf16-augment-strong": [*BF16, *STRONG_AUGMENT],
-    "bf16-adamw": [*BF16, "optim.optimizer=adamw", "optim.weight_decay=0.05"],
+    "bf16-adamw": [*BF16, *ADAMW],
+    # every regulariser at once, for the preset's model and for the wider one that overfit
+    "bf16-regularised": [*BF16, *STRONG_AUGMENT, *ELASTIC, *ADAMW],
+    "bf16-width-0.5-regularised": [
+        *BF16,
+        *STRONG_AUGMENT,
+        *ELASTIC,
+        *ADAMW,
+        "model.width=0.5",
+        "train.epochs=14",
+        "train.patience=14",
+    ],
 }
 
 
