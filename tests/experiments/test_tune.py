@@ -14,8 +14,9 @@ import torch
 from nerveseg.cli import main
 from nerveseg.config import ConfigError, apply_override, load_config
 from nerveseg.errors import NervesegError
-from nerveseg.experiments.tune import PruneUnpromising, _objective, open_study, study_base_config
+from nerveseg.experiments.tune import PruneUnpromising, _objective
 from nerveseg.experiments.tune_space import parse_space, with_values
+from nerveseg.experiments.tune_study import open_study, study_base_config
 
 # One short epoch a trial; only the learning rate is searched.
 SMOKE = ["--preset", "smoke", "--set", "train.epochs=1"]

@@ -38,8 +38,8 @@ def add(commands) -> None:
 
 
 def _run_tune(args: argparse.Namespace) -> int:
-    from nerveseg.experiments.tune import study_base_config
     from nerveseg.experiments.tune_report import BEST, HISTORY, IMPORTANCE, TRIALS_CSV
+    from nerveseg.experiments.tune_study import study_base_config
 
     overrides = list(args.overrides)
     flags = {"data.root": str(args.data)} if args.data is not None else {}  # literal path

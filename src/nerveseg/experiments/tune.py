@@ -5,12 +5,13 @@ as ``nerveseg train``, with the trial's values laid over the study's base config
 preset < ``--set`` < trial). The search space is ``tune.space`` in the config: a dotted setting
 mapped to a spec such as ``[log_float, 1e-4, 3e-3]`` or ``[categorical, [96, 128], [128, 160]]``.
 
-The study lives in ``STUDY/study.db`` (SQLite), so it survives its process: run the same
-command again and it goes on where it stopped, and several workers (``nerveseg tune --study
-STUDY`` in parallel) can share it. A trial left RUNNING by a killed worker stops sending
-heartbeats; once they are ``2 * tune.heartbeat_seconds`` old it is marked failed and queued again,
-and its retry continues the same run folder from its last checkpoint. A trial stopped with
-Ctrl-C is queued again the same way.
+This module runs the trials. The study itself lives in ``STUDY/base.yaml`` and ``STUDY/study.db``
+(SQLite; :mod:`nerveseg.experiments.tune_study`), so it survives its process: run the same command
+again and it goes on where it stopped, and several workers (``nerveseg tune --study STUDY`` in
+parallel) can share it. A trial left RUNNING by a killed worker stops sending heartbeats; once they
+are ``2 * tune.heartbeat_seconds`` old it is marked failed and queued again, and its retry
+continues the same run folder from its last checkpoint. A trial stopped with Ctrl-C is queued again
+the same way.
 
 A trial's value is ``val/score``, with several structures the mean of each structure's score;
 ``trials.csv`` then adds each structure's validation score and Dice.
@@ -32,23 +33,13 @@ from typing import Any
 import lightning as L
 import numpy as np
 import optuna
-import yaml
 
 from nerveseg import runs
-from nerveseg.config import RunConfig, TuneConfig, read_run_config, to_dict
-from nerveseg.errors import ConfigError, NervesegError
-from nerveseg.experiments.tune_space import Dimension, parse_space, with_values
-from nerveseg.files import write_text
-from nerveseg.settings import check_all
-from nerveseg.training.distributed import several_processes
+from nerveseg.config import RunConfig
+from nerveseg.experiments.tune_space import Dimension, with_values
+from nerveseg.experiments.tune_study import check_study_config, open_study
 
 log = logging.getLogger(__name__)
-
-STUDY_DB = "study.db"
-BASE = "base.yaml"  # the study's base config: what every trial's values are laid over
-STUDY_NAME = "nerveseg"
-# Settings a study may not vary or compare on: how long this worker runs is not the study.
-_WORKER_SETTINGS = {("tune", "trials"), ("tune", "timeout_minutes")}
 
 
 class PruneUnpromising(L.Callback):
@@ -74,106 +65,6 @@ class PruneUnpromising(L.Callback):
         if self.trial.should_prune():
             self.pruned_after = epoch
             trainer.should_stop = True
-
-
-def check_study_config(config: RunConfig) -> list[Dimension]:
-    """Everything a study needs from its base config, checked before anything is written."""
-    dimensions = parse_space(config)
-    if several_processes(config.train):
-        raise ConfigError(
-            "nerveseg tune trains each trial in one process (train.devices=1, num_nodes=1); "
-            "to use several GPUs, run one tune worker per GPU on the same --study"
-        )
-    if not config.data.root:
-        raise NervesegError("no training data given: pass --data DIR (or set data.root)")
-    return dimensions
-
-
-def study_base_config(
-    study: Path,
-    given: RunConfig | None,
-    *,
-    trials: int | None = None,
-    timeout_minutes: float | None = None,
-) -> RunConfig:
-    """The config a study's trials start from, kept in ``STUDY/base.yaml``.
-
-    ``given`` None (no --preset, --set or --data) continues with the saved one; a given config
-    must match it, apart from ``tune.trials`` and ``tune.timeout_minutes``. Those two, changed
-    here or by ``trials`` / ``timeout_minutes``, are saved for the next ``--study`` run.
-    """
-    saved_path = Path(study) / BASE
-    saved = read_run_config(saved_path) if saved_path.is_file() else None
-    if given is None:
-        if saved is None:
-            raise NervesegError(
-                f"{study}: no study here yet; start one with --data DIR (and --preset / --set)"
-            )
-        config = saved
-    else:
-        config = given
-        if config.data.root:  # trials may run from any folder
-            config = with_values(config, {"data.root": str(Path(config.data.root).resolve())})
-        differences = _differences(to_dict(saved), to_dict(config)) if saved else []
-        if differences:
-            raise NervesegError(
-                f"{study} was started with other settings ({'; '.join(differences[:5])}); "
-                f"continue it with `nerveseg tune --study {study}` or choose a new --study"
-            )
-    if trials is not None:
-        config = with_values(config, {"tune.trials": trials})
-    if timeout_minutes is not None:
-        config = with_values(config, {"tune.timeout_minutes": timeout_minutes})
-    check_study_config(config)
-    if config != saved:
-        write_text(saved_path, yaml.safe_dump(to_dict(config), sort_keys=False))
-    return config
-
-
-def _differences(saved: dict, given: dict, prefix: tuple[str, ...] = ()) -> list[str]:
-    found = []
-    for key in saved.keys() | given.keys():
-        path = (*prefix, key)
-        a, b = saved.get(key), given.get(key)
-        if path in _WORKER_SETTINGS:
-            continue
-        if isinstance(a, dict) and isinstance(b, dict) and path != ("tune", "space"):
-            found += _differences(a, b, path)
-        elif a != b:
-            found.append(f"{'.'.join(path)}: {a!r} then, {b!r} now")
-    return sorted(found)
-
-
-def open_study(study: Path, tune: TuneConfig) -> optuna.Study:
-    """Create or load the study in ``STUDY/study.db``."""
-    check_all(tune, prefix="tune.")
-    with warnings.catch_warnings():  # heartbeats are marked experimental
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        storage = optuna.storages.RDBStorage(
-            f"sqlite:///{(Path(study) / STUDY_DB).resolve()}",
-            # Workers sharing the file wait for each other's writes instead of failing.
-            engine_kwargs={"connect_args": {"timeout": 60}},
-            heartbeat_interval=tune.heartbeat_seconds,
-            grace_period=2 * tune.heartbeat_seconds,
-            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
-                max_retry=3, inherit_intermediate_values=True
-            ),
-        )
-    pruner = (
-        optuna.pruners.MedianPruner(
-            n_startup_trials=tune.pruner_startup_trials, n_warmup_steps=tune.pruner_warmup_epochs
-        )
-        if tune.pruner == "median"
-        else optuna.pruners.NopPruner()
-    )
-    return optuna.create_study(
-        storage=storage,
-        study_name=STUDY_NAME,
-        direction="maximize",
-        sampler=optuna.samplers.TPESampler(seed=tune.sampler_seed),
-        pruner=pruner,
-        load_if_exists=True,
-    )
 
 
 def run_study(base: RunConfig, study_dir: Path) -> optuna.Study:

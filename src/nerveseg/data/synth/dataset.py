@@ -4,18 +4,17 @@ The demo, the tests and the near-duplicate benchmark need data that behaves like
 competition set without shipping it: subjects scanned as probe sweeps (consecutive frames alike),
 ~59% frames without a labelled nerve, and optionally the real set's known flaw, near-identical
 pictures labelled once with and once without the nerve. Each subject's anatomy is drawn once on a
-larger canvas (:mod:`nerveseg.data.synth.anatomy`); a frame is a cheap warp of it for the probe's
+larger canvas (:mod:`nerveseg.data.synth.canvas`); a frame is a cheap warp of it for the probe's
 pose plus fresh speckle (:mod:`nerveseg.data.synth.scene`), so hundreds of full-size frames take
-seconds.
+seconds. This module writes the files; the subjects' sweeps come from
+:mod:`nerveseg.data.synth.subjects`, which the sweep videos share.
 """
 
 from __future__ import annotations
 
 import math
-import numbers
 import shutil
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,43 +22,25 @@ import numpy as np
 from PIL import Image
 
 from nerveseg.data.rle import rle_encode
-from nerveseg.data.synth.scene import (
-    Pose,
-    Scene,
-    build_scene,
-    presence_plan,
-    render_frame,
-    speckle_bank,
-    sweep_poses,
-    vessel_mask,
+from nerveseg.data.synth.config import SynthConfig, check_synth_config
+from nerveseg.data.synth.scene import render_frame, speckle_bank, vessel_mask
+from nerveseg.data.synth.subjects import (
+    PAIRS_STREAM,
+    SPECKLE_STREAM,
+    TEST_STREAM,
+    TRAIN_STREAM,
+    draw_sweep,
+    stream_rng,
+    subject_plan,
 )
 from nerveseg.errors import NervesegError
 from nerveseg.files import atomic_path, write_text
 
-__all__ = ["Pose", "Scene", "SynthConfig", "SynthSummary", "generate_dataset", "render_frame"]
+__all__ = ["SynthSummary", "generate_dataset"]
 
-# Seed-sequence streams, so that e.g. adding subjects leaves the earlier subjects' files unchanged.
-_TRAIN, _TEST, _PAIRS, _SPECKLE = 0, 1, 2, 3
 # Test subjects contribute at most this many frames each, so the test set spans several people.
 _TEST_FRAMES_PER_SUBJECT = 20
 _WRITTEN = ("train", "test", "train_masks.csv", "synth_truth.csv")
-
-
-@dataclass
-class SynthConfig:
-    """What to generate. Sizes are Kaggle's unless a test asks for tiny frames."""
-
-    subjects: int = 47
-    frames_per_subject: int = 120
-    test_frames: int = 60  # total unlabelled test frames
-    width: int = 580
-    height: int = 420
-    empty_fraction: float = 0.59
-    contradictory_pairs: int = 0
-    seed: int = 0
-    # Label the artery as a second structure: masks hold 1 = nerve, 2 = vessel (train with
-    # data.structures={nerve: [1], vessel: [2]}); train_masks.csv keeps the nerve alone.
-    vessel: bool = False
 
 
 @dataclass
@@ -72,45 +53,6 @@ class SynthSummary:
     test_frames: int
     contradictory_pairs: int
     seconds: float
-
-
-def _rng(seed: int, *key: int) -> np.random.Generator:
-    """An independent generator per (stream, subject, purpose), stable under other changes."""
-    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=key))
-
-
-def _validate(config: SynthConfig) -> None:
-    """Refuse settings that cannot make a sensible data set, saying which value to change."""
-    minimums = {
-        "subjects": 1,
-        "frames_per_subject": 1,
-        "test_frames": 0,
-        "width": 64,
-        "height": 64,
-        "contradictory_pairs": 0,
-        "seed": 0,
-    }
-    problems = []
-    for name, minimum in minimums.items():
-        value = getattr(config, name)
-        if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum:
-            problems.append(f"synth.{name} must be an integer >= {minimum}, got {value!r}")
-    fraction = config.empty_fraction
-    if not isinstance(config.vessel, bool):
-        problems.append(f"synth.vessel must be true or false, got {config.vessel!r}")
-    if (
-        not isinstance(fraction, numbers.Real)
-        or isinstance(fraction, bool)
-        or not 0 <= fraction <= 1
-    ):
-        problems.append(f"synth.empty_fraction must be a number from 0 to 1, got {fraction!r}")
-    if not problems and not 0.75 <= config.width / config.height <= 2.5:
-        problems.append(
-            f"width/height must be from 0.75 to 2.5 (Kaggle's 580x420 is 1.38), "
-            f"got {config.width}x{config.height}"
-        )
-    if problems:
-        raise NervesegError("Invalid synthetic data settings: " + "; ".join(problems))
 
 
 def _choose_pairs(
@@ -173,20 +115,6 @@ def _write_tiff(path: Path, array: np.ndarray) -> None:
         Image.fromarray(array).save(tmp, format="TIFF")
 
 
-def _sweep(
-    rng: np.random.Generator, config: SynthConfig, frames: int, bank: np.ndarray
-) -> tuple[Scene, list[Pose], list[tuple[int, int]]]:
-    """A subject's scene, poses and per-frame speckle crops, all drawn before any frame.
-
-    Drawing them up front keeps every frame independent of which frames are later skipped.
-    """
-    scene = build_scene(rng, config.height, config.width, bank)
-    poses = sweep_poses(rng, frames, config.height, config.width)
-    limits = np.array(scene.fresh.shape) - (config.height, config.width) + 1
-    offsets = rng.integers(0, limits, size=(frames, 2))
-    return scene, poses, [tuple(int(v) for v in row) for row in offsets]
-
-
 def _write_subject(
     config: SynthConfig,
     subject: int,
@@ -196,7 +124,7 @@ def _write_subject(
     train: Path,
 ) -> list[str]:
     """Render and write one training subject; returns its RLE strings in frame order."""
-    scene, poses, offsets = _sweep(_rng(config.seed, _TRAIN, subject, 1), config, len(plan), bank)
+    scene, poses, offsets = draw_sweep(config, TRAIN_STREAM, subject, bank)
     copies = {b: a for a, b in pairs}
     kept: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     rles = [""] * len(plan)
@@ -212,7 +140,7 @@ def _write_subject(
         _write_tiff(train / f"{subject}_{index + 1}_mask.tif", _mask_values(mask, vessel))
     for b, a in copies.items():
         picture, vessel = kept[a]
-        noise = _rng(config.seed, _PAIRS, subject, b).normal(0.0, 1.0, picture.shape)
+        noise = stream_rng(config.seed, PAIRS_STREAM, subject, b).normal(0.0, 1.0, picture.shape)
         image = np.clip(picture + np.round(noise), 0, 255).astype(np.uint8)
         _write_tiff(train / f"{subject}_{b + 1}.tif", image)
         nerve = np.zeros(image.shape, dtype=bool)  # the copy's contradiction: no nerve labelled
@@ -232,39 +160,19 @@ def _mask_values(nerve: np.ndarray, vessel: np.ndarray | None) -> np.ndarray:
     return values
 
 
-def subject_sweep(
-    config: SynthConfig, subject: int, bank: np.ndarray
-) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Training subject ``subject``'s (1-based) sweep, frame by frame: ``(image, mask)``.
-
-    The frames :func:`generate_dataset` writes as ``train/{subject}_*.tif`` (before any
-    contradictory copy replaces one), rendered one at a time so a long sweep never sits in
-    memory; ``bank`` is :func:`speckle_bank_for` of the same config.
-    """
-    frames = config.frames_per_subject
-    plan = presence_plan(_rng(config.seed, _TRAIN, subject, 0), frames, config.empty_fraction)
-    scene, poses, offsets = _sweep(_rng(config.seed, _TRAIN, subject, 1), config, frames, bank)
-    for index, visible in enumerate(plan):
-        yield render_frame(scene, poses[index], bool(visible), offsets[index])
-
-
-def speckle_bank_for(config: SynthConfig) -> np.ndarray:
-    """The speckle every subject of ``config`` draws from (checked settings first)."""
-    _validate(config)
-    return speckle_bank(_rng(config.seed, _SPECKLE), config.height, config.width)
-
-
 def _write_test(config: SynthConfig, bank: np.ndarray, test: Path) -> None:
     """Unlabelled frames from extra subjects, shuffled and numbered from 1 as Kaggle's are."""
     per_subject = min(_TEST_FRAMES_PER_SUBJECT, config.frames_per_subject)
     subjects = math.ceil(config.test_frames / per_subject)
-    names = iter(_rng(config.seed, _TEST, 0).permutation(config.test_frames) + 1)
+    names = iter(stream_rng(config.seed, TEST_STREAM, 0).permutation(config.test_frames) + 1)
     for subject in range(1, subjects + 1):
         count = len(range(subject - 1, config.test_frames, subjects))
         frames = config.frames_per_subject
-        plan = presence_plan(_rng(config.seed, _TEST, subject, 0), frames, config.empty_fraction)
-        scene, poses, offsets = _sweep(_rng(config.seed, _TEST, subject, 1), config, frames, bank)
-        chosen = np.sort(_rng(config.seed, _TEST, subject, 2).choice(frames, count, replace=False))
+        plan = subject_plan(config, TEST_STREAM, subject)
+        scene, poses, offsets = draw_sweep(config, TEST_STREAM, subject, bank)
+        chosen = np.sort(
+            stream_rng(config.seed, TEST_STREAM, subject, 2).choice(frames, count, replace=False)
+        )
         for index in chosen:
             image, _ = render_frame(scene, poses[index], bool(plan[index]), offsets[index])
             _write_tiff(test / f"{next(names)}.tif", image)
@@ -283,17 +191,12 @@ def generate_dataset(out: Path, config: SynthConfig, *, overwrite: bool = False)
             False. With ``overwrite`` only the four entries above are replaced.
     """
     start = time.perf_counter()
-    _validate(config)
+    check_synth_config(config)
     out = Path(out)
-    plans = [
-        presence_plan(
-            _rng(config.seed, _TRAIN, s, 0), config.frames_per_subject, config.empty_fraction
-        )
-        for s in range(1, config.subjects + 1)
-    ]
-    pairs = _choose_pairs(_rng(config.seed, _PAIRS), plans, config.contradictory_pairs)
+    plans = [subject_plan(config, TRAIN_STREAM, s) for s in range(1, config.subjects + 1)]
+    pairs = _choose_pairs(stream_rng(config.seed, PAIRS_STREAM), plans, config.contradictory_pairs)
     _prepare_root(out, overwrite)
-    bank = speckle_bank(_rng(config.seed, _SPECKLE), config.height, config.width)
+    bank = speckle_bank(stream_rng(config.seed, SPECKLE_STREAM), config.height, config.width)
     rows, truth, empty_frames = ["subject,img,pixels"], ["subject,img_a,img_b"], 0
     for subject, plan in enumerate(plans, start=1):
         subject_pairs = sorted(pairs.get(subject - 1, []))

@@ -1,6 +1,6 @@
 """The probe side of the synthetic scans: speckle, depth gain, sweep motion, one frame.
 
-A subject's anatomy (:mod:`nerveseg.data.synth.anatomy`) is drawn once; each frame is then a
+A subject's anatomy (:mod:`nerveseg.data.synth.canvas`) is drawn once; each frame is then a
 nearest-neighbour affine warp of that canvas for the probe's pose, plus crops of speckle and
 the probe's fixed depth profile, all added in the log (grey-level) domain. That is a few
 milliseconds per 580x420 frame.
@@ -15,7 +15,8 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from nerveseg.data.synth.anatomy import Anatomy, NerveShape, render_canvases, sample_anatomy
+from nerveseg.data.synth.anatomy import Anatomy, NerveShape, sample_anatomy
+from nerveseg.data.synth.canvas import render_canvases
 
 # A 55 dB display range over 256 grey levels, as a typical scanner preset shows.
 GREY_PER_DB = 255.0 / 55.0

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nerveseg.data.streams.writer import VideoWriter
-from nerveseg.data.synth.dataset import SynthConfig, speckle_bank_for, subject_sweep
+from nerveseg.data.synth.config import SynthConfig
+from nerveseg.data.synth.subjects import speckle_bank_for, subject_sweep
 from nerveseg.errors import NervesegError
 from nerveseg.files import atomic_path
 
