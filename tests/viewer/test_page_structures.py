@@ -93,7 +93,7 @@ def test_each_structure_is_drawn_in_its_colour_as_predict_segments_it(
                 mask = rle_decode(state["rles"][k], shape)
                 assert 0.01 < expected[k].mean() < 0.9, (name, k)
                 assert dice(mask, expected[k]) >= 0.99, (name, k)
-            assert state["rle"] == state["rles"][0]  # the slider, Dice and downloads: the nerve
+            assert state["rle"] == state["rles"][0]  # the first slider and Dice: the nerve
         # Opaque fill: a pixel of the vessel alone shows the vessel's colour, of the nerve the nerve's.
         page.eval_on_selector(
             "#opacity", "el => { el.value = 1; el.dispatchEvent(new Event('input')); }"

@@ -4,8 +4,10 @@ The network runs inside the page with onnxruntime-web (WASM), so the same folder
 files works behind the local server started by ``nerveseg view`` and on any plain web server as
 a demo with no Python behind it. The page repeats ``nerveseg predict``'s steps in JavaScript
 (Pillow's bilinear resize, normalisation, the exported network with its sigmoid, torch's
-bilinear resize back, every post-processing step), so its masks match ``predict``'s; the
-browser tests in ``tests/viewer`` check that.
+bilinear resize back, every post-processing step), so its masks match ``predict``'s, and its
+downloads are ``predict``'s files: for a model of several structures, with a threshold slider
+per structure, one indexed PNG per frame and a run-length column per structure. The browser
+tests in ``tests/viewer`` check that.
 
 - :mod:`nerveseg.viewer.assets`: where the page's files are and whether onnxruntime-web's
   files were vendored by ``make setup``;

@@ -1,5 +1,12 @@
 """The page's files: HTML, CSS, plain ES modules, and onnxruntime-web's vendored runtime.
 
+Nothing lists the page's own files: ``nerveseg view`` serves ``static/`` as it is, ``nerveseg
+export --format web`` copies it whole, and package data takes ``static/js/*.js``, so a new
+module under ``static/js/`` needs no entry anywhere (``tests/viewer/test_modules.py`` checks
+that every import resolves there). The page loads nothing from elsewhere and sends no
+Content-Security-Policy; only the vendored runtime below is named, because ``make setup``
+copies just those files.
+
 onnxruntime-web is not committed: its WASM runtime alone is 14 MB. ``make setup`` installs the
 version pinned in ``web/package-lock.json`` with ``npm ci`` and copies only the files the page
 loads into ``static/vendor/`` (git-ignored, installed as package data), so a wheel built after

@@ -6,9 +6,10 @@ it has one, as ``predict`` uses). The network is the same ONNX file ``nerveseg e
 (sigmoid inside, the unpooling as a scatter), which onnxruntime-web runs unchanged.
 
 A model of several structures (nerve, vessel ...) adds their names, each one's post-processing
-in channel order (``structure_postprocess``) and its colour (``colours``, those of ``nerveseg
-live`` and predict's indexed PNGs); ``postprocess`` stays the first structure's, which the
-page's threshold slider, Dice and downloads act on.
+in channel order (``structure_postprocess``: where each structure's threshold slider starts)
+and its colour (``colours``, those of ``nerveseg live`` and the palette of predict's indexed
+PNGs, which the page's downloads repeat); ``postprocess`` stays the first structure's, what a
+page of one structure and a ``model.json`` reader from before structures use.
 """
 
 from __future__ import annotations

@@ -119,11 +119,11 @@ export async function loadModel(base, options = {}) {
     return applyPostprocess(full, frameWidth, frameHeight, params || info.postprocess, presence);
   }
 
-  /** Every structure's mask, each with its own post-processing; `first` replaces the first
-   * structure's (the page's threshold slider). */
-  function masksOf(fulls, frameWidth, frameHeight, first, presences) {
+  /** Every structure's mask; `params` holds one post-processing per structure (the page's, with
+   * each structure's slider threshold), default each structure's own. */
+  function masksOf(fulls, frameWidth, frameHeight, params, presences) {
     return fulls.map((full, k) =>
-      maskOf(full, frameWidth, frameHeight, k === 0 && first ? first : structurePostprocess[k], presences ? presences[k] : null)
+      maskOf(full, frameWidth, frameHeight, (params || structurePostprocess)[k], presences ? presences[k] : null)
     );
   }
 
@@ -134,6 +134,7 @@ export async function loadModel(base, options = {}) {
     threads: ort.env.wasm.numThreads,
     hasPresence,
     structures,
+    postprocess: structurePostprocess, // one per structure, in channel order
     colours: info.colours || [],
     segment,
     fullSize,

@@ -11,7 +11,8 @@ const CRC_TABLE = (() => {
   return table;
 })();
 
-function crc32(bytes) {
+/** The CRC-32 of ZIP entries and PNG chunks alike. */
+export function crc32(bytes) {
   let c = 0xffffffff;
   for (let i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
   return (c ^ 0xffffffff) >>> 0;
