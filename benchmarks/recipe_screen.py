@@ -27,6 +27,11 @@ minutes taken.
     for c in bf16-160x224 bf16-width-0.5; do OMP_NUM_THREADS=1 python benchmarks/recipe_screen.py \\
         --data /tmp/real_kaggle --preset cpu --minutes 0 --set train.max_minutes=0 --folds-run 1 \\
         --candidates $c --tta --out /tmp/bf16-screen & done; wait
+    # regularisation at the full budget in bf16 (fold 0; then the winner's folds 1 and 2 with
+    # --first-fold 1 and 2): stronger augmentation, AdamW, strong + elastic over 32 epochs
+    for c in bf16-augment-strong bf16-adamw bf16-augment-elastic-32; do OMP_NUM_THREADS=1 \
+        python benchmarks/recipe_screen.py --data /tmp/real_kaggle --preset cpu --minutes 0 \
+        --set train.max_minutes=0 --folds-run 1 --candidates $c --tta --out /tmp/reg & done
 
 Writes ``RUN/<candidate>/fold-K/`` runs and ``summary.json`` into ``--out``; a candidate/fold
 whose run already finished is read back instead of retrained, and one that was interrupted
