@@ -27,6 +27,7 @@ from nerveseg.training.distributed import (
     sync_batchnorm,
 )
 from nerveseg.training.metrics_log import next_session_name
+from nerveseg.training.plateau_resume import ReplayPlateauStep
 
 # Messages Lightning prints on every run that tell a user nothing actionable here.
 _LIGHTNING_NOISE = (
@@ -64,6 +65,7 @@ def build_trainer(
         latest,
         EarlyStopping(monitor=runs.VAL_SCORE, mode="max", patience=train.patience),
         ThroughputMeter(),
+        ReplayPlateauStep(),
         *([AverageBatchNormStatistics()] if several_processes(train) else []),
         *([EmaWeights(train.ema_epochs)] if train.ema_epochs > 0 else []),
         *extra_callbacks,
