@@ -16,6 +16,23 @@ def test_presets_ship_with_the_package():
     assert {"default", "demo", "smoke"} <= set(preset_names())
 
 
+@pytest.mark.parametrize("name", preset_names())
+def test_every_shipped_preset_loads_and_passes_its_checks(name):
+    # a typo in a preset's YAML (an unknown key, a value out of range) fails here, not in a
+    # user's first run
+    config = load_config(name, [])
+    assert config.data.image_size[0] > 0
+
+
+def test_the_cpu_preset_is_the_measured_recipe():
+    # README "The training recipe": the recipe its 3-fold table measured
+    config = load_config("cpu", [])
+    assert (config.model.width, config.data.image_size) == (0.25, [128, 160])
+    assert (config.train.epochs, config.train.max_minutes, config.optim.lr) == (32, 30, 0.001)
+    assert config.augment.elastic_p == 0.5 and config.augment.rotation_degrees == 15
+    assert config.train.precision == "auto"
+
+
 def test_preset_then_override():
     config = load_config("demo", ["train.epochs=3", "data.image_size=[64, 96]", "optim.lr=1e-4"])
     assert config.model.width == 0.25  # from the preset
