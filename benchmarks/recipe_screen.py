@@ -154,9 +154,7 @@ def last_epoch_dice_nerve(run: Path) -> float:
     ``RUN/evaluation-last.json``."""
     import shutil
 
-    import torch
-
-    from nerveseg.checkpoint import load_model, save_model_file
+    from nerveseg.checkpoint import load_model, network_weights, save_model_file
 
     scored = run / "evaluation-last.json"
     if not scored.is_file() or scored.stat().st_mtime < (run / "model.pt").stat().st_mtime:
@@ -164,11 +162,7 @@ def last_epoch_dice_nerve(run: Path) -> float:
         last.mkdir(exist_ok=True)
         shutil.copy(run / runs.SPLIT, last / runs.SPLIT)
         model, info = load_model(run / runs.MODEL)
-        state = torch.load(runs.last_checkpoint(run), map_location="cpu", weights_only=True)
-        averaged = state["state_dict"]  # the weight average's, as validation used them
-        model.load_state_dict(
-            {k.removeprefix("model."): v for k, v in averaged.items() if k.startswith("model.")}
-        )
+        model.load_state_dict(network_weights(runs.last_checkpoint(run)))  # as validation saw it
         save_model_file(last / runs.MODEL, model, info)
         held = predict_holdout(last, tta=True)[0]
         _, dice = FrameScorer.from_holdout(held).summary(held.postprocess)

@@ -134,6 +134,13 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def network_weights(checkpoint_path: Path) -> dict[str, torch.Tensor]:
+    """The network's weights in a Lightning checkpoint: its ``state_dict`` (the weight average's,
+    when training averaged) without the module's ``model.`` prefix and the loss's entries."""
+    state = torch.load(checkpoint_path, map_location="cpu", weights_only=True)["state_dict"]
+    return {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")}
+
+
 def save_model_file(path: Path, model: nn.Module, info: ModelInfo) -> None:
     """Write weights and info atomically to ``path``."""
     payload = {

@@ -9,8 +9,6 @@ shifts and scales, not filters; decaying them only pulls the normalisation towar
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 import torch
 from torch import nn
 
@@ -38,7 +36,7 @@ def build_optimizer(
     name: str, model: nn.Module, lr: float, weight_decay: float
 ) -> torch.optim.Optimizer:
     """``adam`` (decay added to the gradient, the project's original) or ``adamw``."""
-    groups: Iterable[dict] = decay_groups(model, weight_decay)
+    groups = decay_groups(model, weight_decay)
     if name == "adamw":
         return torch.optim.AdamW(groups, lr=lr)
     if name == "adam":

@@ -18,12 +18,11 @@ from pathlib import Path
 
 import lightning as L
 import numpy as np
-import torch
 from lightning.pytorch.utilities import rank_zero_only
 from torch import nn
 
 from nerveseg import runs
-from nerveseg.checkpoint import ModelInfo, save_model_file
+from nerveseg.checkpoint import ModelInfo, network_weights, save_model_file
 from nerveseg.config import RunConfig, read_run_config, save_config, to_dict
 from nerveseg.data.augment import build_augmentation
 from nerveseg.errors import NervesegError
@@ -222,10 +221,7 @@ def _finish(
     best_path = trainer.checkpoint_callback.best_model_path or str(runs.last_checkpoint(run))
     if not Path(best_path).is_file():
         raise NervesegError(_no_epoch_message(config, trainer))
-    state = torch.load(best_path, map_location="cpu", weights_only=True)["state_dict"]
-    model.load_state_dict(
-        {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")}
-    )
+    model.load_state_dict(network_weights(Path(best_path)))
     info = ModelInfo(
         model_name=config.model.name,
         model_kwargs=model_kwargs(config),
