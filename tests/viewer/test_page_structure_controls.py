@@ -30,7 +30,9 @@ from nerveseg.viewer import ViewerServer
 
 pytestmark = pytest.mark.browser
 NAMES = ["nerve", "vessel"]
-SCANS = ["1.tif", "2.tif"]  # Kaggle test ids: predict writes submission.csv and masks.csv
+# Kaggle test ids, one with a leading zero: predict writes submission.csv, whose ids are whole
+# numbers (02.tif is 2), and masks.csv, which keeps the names. File here: the tiny set's copy.
+SCANS = {"1.tif": "1.tif", "02.tif": "2.tif"}
 
 
 def wait_drawn(page, name: str) -> dict:
@@ -82,8 +84,8 @@ def save_thresholds(run: Path, thresholds: list[float]) -> None:
 @pytest.fixture(scope="module")
 def scans(tiny_data, tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("scans")
-    for name in SCANS:
-        shutil.copyfile(tiny_data / "test" / name, folder / name)
+    for name, source in SCANS.items():
+        shutil.copyfile(tiny_data / "test" / source, folder / name)
     return folder
 
 
@@ -96,7 +98,7 @@ def run(tmp_path_factory, scans) -> Path:
     torch.manual_seed(0)
     kwargs = {"width": 0.0625, "output_prior": 0.5, "out_channels": 2}
     model = build_model("segnet", **kwargs).eval()
-    small = np.array(resize_image(read_image(scans / SCANS[0]), (64, 96)))
+    small = np.array(resize_image(read_image(scans / "1.tif"), (64, 96)))
     with torch.no_grad():
         model.classifier.weight.mul_(150)
         model.classifier.bias.mul_(150)
@@ -146,7 +148,7 @@ def test_each_threshold_moves_its_own_structures_mask_only(page, run, scans):
 
     # The next frame is drawn at both new thresholds.
     other = page.evaluate("i => viewer.show(i).then(() => viewer.state())", 1)
-    probs = probabilities(run / "model.pt", scans / "2.tif")
+    probs = probabilities(run / "model.pt", scans / "02.tif")
     for k, threshold in enumerate([higher, lower]):
         expected = apply_postprocess(
             probs[k], PostprocessParams(threshold=threshold, fill_holes=True)
@@ -182,7 +184,7 @@ def test_downloads_hold_every_structure_as_predict_writes_them(page, run, scans,
 
     # This frame's PNG: value k + 1 where structure k is, the nerve winning overlaps.
     one = download(page, "#download-mask", tmp_path)
-    assert one.name == "2_mask.png"
+    assert one.name == "02_mask.png"
     with Image.open(one) as image:
         assert image.mode == "P" and image.info["nerveseg-structures"] == "nerve,vessel"
         assert np.array_equal(np.asarray(image), label_image(masks))
@@ -203,7 +205,7 @@ def test_downloads_hold_every_structure_as_predict_writes_them(page, run, scans,
     assert sorted(str(p.relative_to(unzipped)) for p in unzipped.rglob("*") if p.is_file()) == [
         w for w in written if not w.startswith(".")
     ]
-    for name in ("1", "2"):
+    for name in ("1", "02"):
         ours, theirs = unzipped / "masks" / f"{name}_mask.png", out / "masks" / f"{name}_mask.png"
         # The same file but for the compressed pixels: header (bit depth), names, palette.
         assert [c for c in png_chunks(ours) if c[0] != b"IDAT"] == [
@@ -224,6 +226,8 @@ def test_downloads_hold_every_structure_as_predict_writes_them(page, run, scans,
         for k in (1, 2):  # each structure whole, overlaps included
             assert dice(rle_decode(ours[k], shape), rle_decode(theirs[k], shape)) >= 0.99
     assert tables["submission.csv"][0][0] == ["img", "pixels"]
+    page_ids, predict_ids = ([r[0] for r in rows] for rows in tables["submission.csv"])
+    assert page_ids == predict_ids == ["img", "1", "2"]  # test ids are numbers: 02.tif is 2
     assert [r[1] for r in tables["submission.csv"][0][1:]] == [r[1] for r in page_rows[1:]]
 
     # The CSV button: the table of every structure.
@@ -242,7 +246,7 @@ def test_live_frames_download_every_structure(open_page, run, scans, tmp_path):
               const bitmap = await createImageBitmap(await (await fetch(url)).blob());
               await viewer.benchmark([bitmap], 3);
             }""",
-            f"data:image/png;base64,{_png_base64(scans / SCANS[0])}",
+            f"data:image/png;base64,{_png_base64(scans / '1.tif')}",
         )
         state = page.evaluate("viewer.state()")
         table = download(page, "#download-csv", tmp_path)

@@ -45,7 +45,9 @@ export function rleTables(frames, structures) {
   };
   const natural = (a, b) => a.localeCompare(b, undefined, { numeric: true });
   const first = (n) => `${n},${rle(n, 0)}`;
-  const submission = kaggle ? [table("submission.csv", "img,pixels", (a, b) => Number(a) - Number(b), first)] : [];
+  const byId = (a, b) => Number(a) - Number(b);
+  const idRow = (n) => `${Number(n)},${rle(n, 0)}`; // a test id is a number: 012.tif is 12, as predict writes it
+  const submission = kaggle ? [table("submission.csv", "img,pixels", byId, idRow)] : [];
   if (structures.length === 1) return kaggle ? submission : [table("masks.csv", "name,pixels", natural, first)];
   const header = ["name", ...structures.map((s) => `${s}_pixels`)].join(",");
   return [...submission, table("masks.csv", header, natural, (n) => [n, ...structures.map((_, k) => rle(n, k))].join(","))];
