@@ -32,6 +32,11 @@ minutes taken.
     for c in bf16-augment-strong bf16-adamw bf16-augment-elastic-32; do OMP_NUM_THREADS=1 \
         python benchmarks/recipe_screen.py --data /tmp/real_kaggle --preset cpu --minutes 0 \
         --set train.max_minutes=0 --folds-run 1 --candidates $c --tta --out /tmp/reg & done
+    # architecture on top of that recipe, fold 0 (then the attention U-Net's 22 epochs, the cpu
+    # preset now, on folds 0-2 with --candidates cpu-attention-unet-22 --first-fold 0, 1, 2)
+    for c in cpu-unet cpu-lr-2e-3 cpu-attention-unet; do OMP_NUM_THREADS=1 python \
+        benchmarks/recipe_screen.py --data /tmp/real_kaggle --preset cpu --minutes 0 \
+        --set train.max_minutes=0 --folds-run 1 --candidates $c --tta --out /tmp/arch & done
 
 Writes ``RUN/<candidate>/fold-K/`` runs and ``summary.json`` into ``--out``; a candidate/fold
 whose run already finished is read back instead of retrained, and one that was interrupted
@@ -63,7 +68,9 @@ STRONG_AUGMENT = [  # more turn, zoom and intensity, more often, and shifts of u
 ]  # fmt: skip
 ELASTIC = ["augment.elastic_p=0.5"]  # sigma 16 px, alpha 4: ~3 px on average at 128x160
 ADAMW = ["optim.optimizer=adamw", "optim.weight_decay=0.05"]  # decay on filters only
-BF16 = ["train.precision=bf16-mixed", "train.channels_last=true"]
+BF16 = ["model.name=segnet", "train.precision=bf16-mixed", "train.channels_last=true"]
+# the cpu preset before the attention U-Net (SegNet); what --preset cpu now adds the rest to
+SEGNET_32 = ["model.name=segnet", "train.epochs=32", "train.patience=32"]
 CANDIDATES = {
     "plateau": [*BASE, *PLATEAU],  # the recipe before weight averaging
     "ema-cosine": BASE,  # today's defaults: EMA of weights, warm-up + cosine, clipping
@@ -98,6 +105,26 @@ CANDIDATES = {
         "model.width=0.5",
         "train.epochs=14",
         "train.patience=14",
+    ],
+    # on top of --preset cpu (strong + elastic augmentation, bf16 where native): SegNet as the
+    # preset was, with twice the learning rate; a U-Net's concatenated skips for the boundary,
+    # at the 22 epochs its 30% lower training speed fits into 30 minutes
+    "cpu-segnet": SEGNET_32,
+    "cpu-lr-2e-3": [*SEGNET_32, "optim.lr=0.002"],
+    "cpu-unet": ["model.name=unet", "train.epochs=22", "train.patience=22"],
+    # the U-Net's early plateau leaves time: a larger input at the 12 epochs it fits into 30
+    # minutes, or the attention gates' U-Net (28 epochs: it trained 1.1-1.3x faster than the U-Net)
+    "cpu-unet-160x224": [
+        "model.name=unet",
+        "data.image_size=[160,224]",
+        "train.epochs=12",
+        "train.patience=12",
+    ],
+    "cpu-attention-unet": ["model.name=attention_unet", "train.epochs=28", "train.patience=28"],
+    "cpu-attention-unet-22": [
+        "model.name=attention_unet",
+        "train.epochs=22",
+        "train.patience=22",
     ],
 }
 

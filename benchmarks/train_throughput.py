@@ -1,4 +1,4 @@
-"""Training throughput of SegNet variants on this machine: images/s for a full training step.
+"""Training throughput of the networks on this machine: images/s for a full training step.
 
 A step here is what the Lightning module does per batch: uint8 -> float, kornia augmentation,
 normalisation, forward, BCE + Dice loss, backward, Adam. Each case runs in fp32, in bf16
@@ -10,12 +10,15 @@ Prints a table; asserts nothing.
     python benchmarks/train_throughput.py                      # default cases
     python benchmarks/train_throughput.py --width 1.0 --size 128 160 --steps 3
     python benchmarks/train_throughput.py --arithmetic fp32    # fp32 only
+    # the cpu preset's network against SegNet at the same width and size
+    python benchmarks/train_throughput.py --model attention_unet segnet --width 0.25 --arithmetic bf16-nhwc
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import time
 
 import torch
@@ -29,6 +32,7 @@ ARITHMETIC = {"fp32": (False, False), "bf16": (True, False), "bf16-nhwc": (True,
 
 
 def measure(
+    model_name: str,
     width: float,
     size: tuple[int, int],
     batch: int,
@@ -38,7 +42,7 @@ def measure(
 ) -> dict:
     bf16, nhwc = ARITHMETIC[arithmetic]
     torch.manual_seed(0)
-    model = build_model("segnet", width=width).train()
+    model = build_model(model_name, width=width).train()
     if nhwc:
         model = model.to(memory_format=torch.channels_last)
     params = sum(p.numel() for p in model.parameters())
@@ -66,6 +70,7 @@ def measure(
             times.append(time.perf_counter() - start)
     seconds = sorted(times)[len(times) // 2]
     return {
+        "model": model_name,
         "width": width,
         "size": size,
         "arithmetic": arithmetic,
@@ -76,6 +81,9 @@ def measure(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--model", nargs="+", default=["segnet"], help="network names (model.name), in turn"
+    )
     parser.add_argument("--width", type=float, help="one width multiplier instead of the defaults")
     parser.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), default=None)
     parser.add_argument("--batch", type=int, default=16)
@@ -90,13 +98,13 @@ def main() -> None:
     if args.width is not None:
         cases = [(args.width, tuple(args.size or (128, 160)))]
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch}")
-    print(f"{'model':<18}{'size':>10}{'params':>12}{'arithmetic':>12}{'train img/s':>14}")
-    for width, size in cases:
+    print(f"{'model':<24}{'size':>10}{'params':>12}{'arithmetic':>12}{'train img/s':>14}")
+    for model_name, (width, size) in itertools.product(args.model, cases):
         for arithmetic in arithmetics:
-            row = measure(width, size, args.batch, args.steps, args.warmup, arithmetic)
-            name = f"segnet w={width:g}"
+            row = measure(model_name, width, size, args.batch, args.steps, args.warmup, arithmetic)
+            name = f"{model_name} w={width:g}"
             print(
-                f"{name:<18}{f'{size[0]}x{size[1]}':>10}{row['params'] / 1e6:>11.2f}M"
+                f"{name:<24}{f'{size[0]}x{size[1]}':>10}{row['params'] / 1e6:>11.2f}M"
                 f"{arithmetic:>12}{row['images_per_s']:>14.1f}",
                 flush=True,
             )
