@@ -59,6 +59,12 @@ from nerveseg.evaluation.frame_scorer import FrameScorer
 from nerveseg.evaluation.holdout import predict_holdout
 from nerveseg.training import train
 
+
+def epochs(n: int) -> list[str]:
+    """An epoch budget whose whole schedule runs: early stopping's patience set to match."""
+    return [f"train.epochs={n}", f"train.patience={n}"]
+
+
 BASE = ["model.width=0.25", "data.image_size=[128,160]"]
 PLATEAU = ["train.ema_epochs=0", "optim.scheduler=plateau", "train.grad_clip_norm=0"]
 STRONG_AUGMENT = [  # more turn, zoom and intensity, more often, and shifts of up to 10%
@@ -70,7 +76,7 @@ ELASTIC = ["augment.elastic_p=0.5"]  # sigma 16 px, alpha 4: ~3 px on average at
 ADAMW = ["optim.optimizer=adamw", "optim.weight_decay=0.05"]  # decay on filters only
 BF16 = ["model.name=segnet", "train.precision=bf16-mixed", "train.channels_last=true"]
 # the cpu preset before the attention U-Net (SegNet); what --preset cpu now adds the rest to
-SEGNET_32 = ["model.name=segnet", "train.epochs=32", "train.patience=32"]
+SEGNET_32 = ["model.name=segnet", *epochs(32)]
 CANDIDATES = {
     "plateau": [*BASE, *PLATEAU],  # the recipe before weight averaging
     "ema-cosine": BASE,  # today's defaults: EMA of weights, warm-up + cosine, clipping
@@ -84,8 +90,8 @@ CANDIDATES = {
     "preset": [],  # the --preset as it is
     # bf16 autocast and NHWC: twice the images per second on a CPU with native bf16 (AVX512-BF16
     # or AMX), spent on a larger input or a wider network within the same 30 minutes
-    "bf16-160x224": [*BF16, "data.image_size=[160,224]", "train.epochs=20", "train.patience=20"],
-    "bf16-width-0.5": [*BF16, "model.width=0.5", "train.epochs=14", "train.patience=14"],
+    "bf16-160x224": [*BF16, "data.image_size=[160,224]", *epochs(20)],
+    "bf16-width-0.5": [*BF16, "model.width=0.5", *epochs(14)],
     "bf16-augment-strong": [*BF16, *STRONG_AUGMENT],
     "bf16-adamw": [*BF16, *ADAMW],
     # augmentation against the early peak: stronger and elastic, over the preset's 18 epochs and
@@ -95,36 +101,32 @@ CANDIDATES = {
         *BF16,
         *STRONG_AUGMENT,
         *ELASTIC,
-        "train.epochs=32",
-        "train.patience=32",
+        *epochs(32),
     ],
     "bf16-width-0.5-augment-elastic": [
         *BF16,
         *STRONG_AUGMENT,
         *ELASTIC,
         "model.width=0.5",
-        "train.epochs=14",
-        "train.patience=14",
+        *epochs(14),
     ],
     # on top of --preset cpu (strong + elastic augmentation, bf16 where native): SegNet as the
     # preset was, with twice the learning rate; a U-Net's concatenated skips for the boundary,
     # at the 22 epochs its 30% lower training speed fits into 30 minutes
     "cpu-segnet": SEGNET_32,
     "cpu-lr-2e-3": [*SEGNET_32, "optim.lr=0.002"],
-    "cpu-unet": ["model.name=unet", "train.epochs=22", "train.patience=22"],
+    "cpu-unet": ["model.name=unet", *epochs(22)],
     # the U-Net's early plateau leaves time: a larger input at the 12 epochs it fits into 30
     # minutes, or the attention gates' U-Net (28 epochs: it trained 1.1-1.3x faster than the U-Net)
     "cpu-unet-160x224": [
         "model.name=unet",
         "data.image_size=[160,224]",
-        "train.epochs=12",
-        "train.patience=12",
+        *epochs(12),
     ],
-    "cpu-attention-unet": ["model.name=attention_unet", "train.epochs=28", "train.patience=28"],
+    "cpu-attention-unet": ["model.name=attention_unet", *epochs(28)],
     "cpu-attention-unet-22": [
         "model.name=attention_unet",
-        "train.epochs=22",
-        "train.patience=22",
+        *epochs(22),
     ],
 }
 
