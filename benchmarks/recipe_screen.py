@@ -37,6 +37,13 @@ minutes taken.
     for c in cpu-unet cpu-lr-2e-3 cpu-attention-unet; do OMP_NUM_THREADS=1 python \
         benchmarks/recipe_screen.py --data /tmp/real_kaggle --preset cpu --minutes 0 \
         --set train.max_minutes=0 --folds-run 1 --candidates $c --tta --out /tmp/arch & done
+    # the attention U-Net's capacity, on fold 1 where it trails (then cpu-attention-unet-depth-5
+    # and cpu-attention-unet-batch-8 on fold 2 with --first-fold 2)
+    for c in cpu-attention-unet-width-0.5 cpu-attention-unet-depth-5; do OMP_NUM_THREADS=1 \
+        python benchmarks/recipe_screen.py --data /tmp/real_kaggle --preset cpu --minutes 0 \
+        --set train.max_minutes=0 --folds-run 1 --first-fold 1 --candidates $c --tta \
+        --out /tmp/capacity & done
+    # ensembles and test-time views of finished screens: benchmarks/held_out_averages.py
 
 Writes ``RUN/<candidate>/fold-K/`` runs and ``summary.json`` into ``--out``; a candidate/fold
 whose run already finished is read back instead of retrained, and one that was interrupted
@@ -126,6 +133,26 @@ CANDIDATES = {
     "cpu-attention-unet": ["model.name=attention_unet", *epochs(28)],
     "cpu-attention-unet-22": [
         "model.name=attention_unet",
+        *epochs(22),
+    ],
+    # the attention U-Net plateaus by epoch ~12 of 22: capacity for the time instead. Width 0.5
+    # (7.94 M parameters) trains at 10.7 images/s against width 0.25's 26.9 (bf16, NHWC), so 11
+    # epochs fill the 30 minutes; a fifth pooling level adds context for almost no time
+    "cpu-attention-unet-width-0.5": [
+        "model.name=attention_unet",
+        "model.width=0.5",
+        *epochs(11),
+    ],
+    "cpu-attention-unet-depth-5": [
+        "model.name=attention_unet",
+        "model.depth=5",
+        *epochs(22),
+    ],
+    # twice the optimiser steps per epoch, with noisier gradients: fold 2 peaks at epoch 8 and
+    # then slips, as a model that fits its 32 training subjects too closely
+    "cpu-attention-unet-batch-8": [
+        "model.name=attention_unet",
+        "train.batch_size=8",
         *epochs(22),
     ],
 }

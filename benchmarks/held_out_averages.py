@@ -1,0 +1,170 @@
+"""Average held-out probabilities over trained runs and test-time views; Dice per fold.
+
+``recipe_screen.py`` scores one run at a time. Two questions need several at once: do two recipes
+make *different* mistakes (then their average beats both), and does a network gain from seeing a
+frame as its augmentation showed it during training (zoomed, turned), not only as it is?
+
+Each ``--combo NAME=MEMBER,MEMBER,...`` is scored on every ``--folds`` fold: its members' held-out
+probabilities are averaged at the network's size, then thresholded at each of ``--thresholds``
+and scored at full resolution as ``evaluate`` does (Dice on nerve frames). A member is a
+candidate folder of a screen (``OUT/<candidate>``, holding ``fold-K/`` runs) with an optional
+view after ``@``:
+
+- ``id`` (the default): the frame as it is;
+- ``flip``: mirrored left to right;
+- ``zoomS``: magnified (``S < 1``, e.g. ``zoom0.9`` shows the central 90%) or shrunk (``S > 1``);
+- ``turnD``: turned by ``D`` degrees (e.g. ``turn-10``).
+
+Each view's prediction is mapped back onto the frame before averaging; the pixels a magnified view
+does not cover are left to the other members. Prints one row per combo and threshold; asserts
+nothing.
+
+    python benchmarks/held_out_averages.py --folds 0 1 2 --thresholds 0.4 0.5 \\
+        --combo attention=/tmp/s7/screen/cpu-attention-unet-22 \\
+        --combo attention+segnet=/tmp/s7/screen/cpu-attention-unet-22,/tmp/s6/screen/bf16-augment-elastic-32 \\
+        --combo views=/tmp/s7/screen/cpu-attention-unet-22@id,/tmp/s7/screen/cpu-attention-unet-22@zoom0.9,/tmp/s7/screen/cpu-attention-unet-22@zoom1.1
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from nerveseg import runs
+from nerveseg.data.samples import discover_labelled
+from nerveseg.evaluation.frame_scorer import FrameScorer
+from nerveseg.evaluation.holdout import HeldOut, predict_frames
+from nerveseg.inference.predictor import BatchOutput, Predictor
+from nerveseg.inference.sources import open_predictor
+
+
+@dataclass(frozen=True)
+class View:
+    """How a frame is shown to the network: mirrored, scaled about its centre, turned."""
+
+    flip: bool = False
+    scale: float = 1.0
+    degrees: float = 0.0
+
+
+def parse_view(text: str) -> View:
+    """``id``, ``flip``, ``zoomS`` or ``turnD`` (see the module docstring)."""
+    if text in ("", "id"):
+        return View()
+    if text == "flip":
+        return View(flip=True)
+    for prefix, field in (("zoom", "scale"), ("turn", "degrees")):
+        if text.startswith(prefix):
+            return View(**{field: float(text.removeprefix(prefix))})
+    raise SystemExit(f"unknown view {text!r}: use id, flip, zoomS or turnD")
+
+
+def parse_combo(text: str) -> tuple[str, list[tuple[Path, View]]]:
+    """``NAME=MEMBER,MEMBER`` with ``MEMBER`` = ``CANDIDATE_DIR[@VIEW]``."""
+    name, sep, members = text.partition("=")
+    if not sep or not members:
+        raise SystemExit(f"--combo {text!r}: write NAME=CANDIDATE_DIR[@VIEW],...")
+    parsed = []
+    for member in members.split(","):
+        folder, _, view = member.partition("@")
+        parsed.append((Path(folder), parse_view(view)))
+    return name, parsed
+
+
+def affine(view: View, height: int, width: int) -> torch.Tensor:
+    """The ``(3, 3)`` map from output to input coordinates that ``affine_grid`` samples with:
+    a true rotation on a non-square frame, so turns keep shapes."""
+    angle = math.radians(view.degrees)
+    cos, sin = math.cos(angle) * view.scale, math.sin(angle) * view.scale
+    return torch.tensor(
+        [[cos, -sin * height / width, 0.0], [sin * width / height, cos, 0.0], [0.0, 0.0, 1.0]]
+    )
+
+
+def warp(batch: torch.Tensor, matrix: torch.Tensor, padding: str) -> torch.Tensor:
+    grid = F.affine_grid(matrix[:2].expand(len(batch), 2, 3), batch.shape, align_corners=False)
+    return F.grid_sample(batch, grid, padding_mode=padding, align_corners=False)
+
+
+class ViewPredictor:
+    """``base`` on the viewed batch, its probabilities mapped back; NaN where the view did not
+    reach (a magnified view's margins)."""
+
+    def __init__(self, base: Predictor, view: View) -> None:
+        self.base = base
+        self.view = view
+
+    def __call__(self, batch: torch.Tensor) -> BatchOutput:
+        shown = batch.flip(-1) if self.view.flip else batch
+        if self.view.scale == 1.0 and self.view.degrees == 0.0:
+            probabilities = self.base(shown).probabilities
+        else:
+            matrix = affine(self.view, *batch.shape[-2:])
+            seen = self.base(warp(shown, matrix, "border")).probabilities
+            back = torch.linalg.inv(matrix)
+            reached = warp(torch.ones_like(seen), back, "zeros")
+            probabilities = torch.where(
+                reached > 0.5, warp(seen, back, "zeros") / reached.clamp_min(1e-6), torch.nan
+            )
+        return BatchOutput(probabilities.flip(-1) if self.view.flip else probabilities, None)
+
+
+@cache
+def held_out(candidate: Path, fold: int, view: View) -> HeldOut:
+    """One fold run's validation (held-out) frames predicted through ``view``."""
+    run = candidate / f"fold-{fold}"
+    opened = open_predictor(run)
+    opened.predictor = ViewPredictor(opened.predictor, view)
+    split = runs.read_json(run / runs.SPLIT)
+    wanted = set(split["val"])
+    samples = [s for s in discover_labelled(Path(split["data"])) if s.name in wanted]
+    return predict_frames(opened, samples, source="validation")[0]
+
+
+def averaged(members: list[HeldOut]) -> HeldOut:
+    """The members' mean probabilities, over the members that reached each pixel."""
+    names = [s.name for s in members[0].samples]
+    for member in members[1:]:
+        if [s.name for s in member.samples] != names:
+            raise SystemExit("members hold out different frames: compare runs of one split")
+    stack = np.stack([m.probabilities for m in members])
+    reached = ~np.isnan(stack)
+    total = np.where(reached, stack, 0.0).sum(0)
+    mean = np.divide(total, reached.sum(0), out=np.zeros_like(total), where=reached.any(0))
+    return dataclasses.replace(members[0], probabilities=mean.astype(np.float32))
+
+
+def dice_nerve(held: HeldOut, threshold: float) -> float:
+    params = dataclasses.replace(held.postprocess, threshold=threshold)
+    return FrameScorer.from_holdout(held).summary(params)[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--combo", action="append", required=True, help="NAME=MEMBER,MEMBER,...")
+    parser.add_argument("--folds", type=int, nargs="+", default=[0])
+    parser.add_argument("--thresholds", type=float, nargs="+", default=[0.5])
+    args = parser.parse_args()
+    combos = [parse_combo(text) for text in args.combo]
+    print(f"{'combo':<28} {'thr':>5} " + " ".join(f"fold {k:<3}" for k in args.folds) + "  mean")
+    for name, members in combos:
+        for threshold in args.thresholds:
+            scores = [
+                dice_nerve(averaged([held_out(c, fold, v) for c, v in members]), threshold)
+                for fold in args.folds
+            ]
+            cells = " ".join(f"{s:8.4f}" for s in scores)
+            spread = f"{np.mean(scores):.4f} +- {np.std(scores, ddof=min(1, len(scores) - 1)):.4f}"
+            print(f"{name:<28} {threshold:5.2f} {cells}  {spread}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
