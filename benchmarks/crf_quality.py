@@ -65,7 +65,7 @@ def main() -> None:
     halves = [subjects[0::2], subjects[1::2]]
     gains, forced = [], None
     for fit_half, score_half in (halves, halves[::-1]):
-        fitting, scoring = _subset(held, fit_half), _subset(held, score_half)
+        fitting, scoring = held.of_subjects(fit_half), held.of_subjects(score_half)
         gain, forced = _report_half(fitting, scoring, fit_half, score_half)
         gains.append(gain)
     pooled = np.concatenate(gains)
@@ -128,18 +128,6 @@ def _report_half(
 def _fit(scorer: FrameScorer, held: HeldOut, *, crf: bool, log=None) -> FitResult:
     shape = Counter(held.shapes).most_common(1)[0][0]
     return fit_postprocess(scorer, held.info.postprocess, shape, crf=crf, log=log)
-
-
-def _subset(held: HeldOut, subjects: list[str]) -> HeldOut:
-    keep = [i for i, s in enumerate(held.samples) if s.subject in set(subjects)]
-    return dataclasses.replace(
-        held,
-        samples=[held.samples[i] for i in keep],
-        shapes=[held.shapes[i] for i in keep],
-        images=held.images[keep],
-        probabilities=held.probabilities[keep],
-        presence=None if held.presence is None else held.presence[keep],
-    )
 
 
 def _report_cost(args, held: HeldOut, params: PostprocessParams) -> None:

@@ -19,10 +19,17 @@ Each view's prediction is mapped back onto the frame before averaging; the pixel
 does not cover are left to the other members. Prints one row per combo and threshold; asserts
 nothing.
 
+``--cross-fit`` adds a row per combo with the post-processing fitted as ``fit-postprocess`` fits
+it (threshold, minimum area, largest component, holes, closing, maximum area; the dense CRF too
+with ``--crf``): a fold's held-out subjects split in two halves (alternately, in name order),
+each half is scored by the fit made on the other, so no frame is scored by a choice made on it.
+
     python benchmarks/held_out_averages.py --folds 0 1 2 --thresholds 0.4 0.5 \\
         --combo attention=/tmp/s7/screen/cpu-attention-unet-22 \\
         --combo attention+segnet=/tmp/s7/screen/cpu-attention-unet-22,/tmp/s6/screen/bf16-augment-elastic-32 \\
         --combo views=/tmp/s7/screen/cpu-attention-unet-22@id,/tmp/s7/screen/cpu-attention-unet-22@zoom0.9,/tmp/s7/screen/cpu-attention-unet-22@zoom1.1
+    python benchmarks/held_out_averages.py --folds 0 1 2 --cross-fit \\
+        --combo attention=/tmp/s9/screen/preset
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+from collections import Counter
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -39,7 +47,9 @@ import torch
 from torch.nn import functional as F
 
 from nerveseg import runs
+from nerveseg.data.folders import natural_key
 from nerveseg.data.samples import discover_labelled
+from nerveseg.evaluation.fit import fit_postprocess
 from nerveseg.evaluation.frame_scorer import FrameScorer
 from nerveseg.evaluation.holdout import HeldOut, predict_frames
 from nerveseg.inference.predictor import BatchOutput, Predictor
@@ -147,23 +157,50 @@ def dice_nerve(held: HeldOut, threshold: float) -> float:
     return FrameScorer.from_holdout(held).summary(params)[1]
 
 
+def cross_fitted_dice(held: HeldOut, crf: bool) -> tuple[float, list[str]]:
+    """Dice on nerve frames, each half of the subjects post-processed as fitted on the other
+    half; with the two fits, described."""
+    subjects = sorted({s.subject for s in held.samples}, key=natural_key)
+    halves = [subjects[0::2], subjects[1::2]]
+    values, fits = [], []
+    for fit_half, score_half in (halves, halves[::-1]):
+        fitting, scoring = held.of_subjects(fit_half), held.of_subjects(score_half)
+        shape = Counter(fitting.shapes).most_common(1)[0][0]
+        fitted = fit_postprocess(
+            FrameScorer.from_holdout(fitting), fitting.postprocess, shape, crf=crf
+        ).params
+        scorer = FrameScorer.from_holdout(scoring)
+        values.append(scorer.per_image(fitted)[scorer.nerve])
+        fits.append(fitted.describe())
+    return float(np.concatenate(values).mean()), fits
+
+
+def print_row(name: str, label: str, scores: list[float]) -> None:
+    cells = " ".join(f"{s:8.4f}" for s in scores)
+    spread = f"{np.mean(scores):.4f} +- {np.std(scores, ddof=min(1, len(scores) - 1)):.4f}"
+    print(f"{name:<28} {label:>5} {cells}  {spread}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--combo", action="append", required=True, help="NAME=MEMBER,MEMBER,...")
     parser.add_argument("--folds", type=int, nargs="+", default=[0])
     parser.add_argument("--thresholds", type=float, nargs="+", default=[0.5])
+    parser.add_argument("--cross-fit", action="store_true", help="add the fitted post-processing")
+    parser.add_argument("--crf", action="store_true", help="let --cross-fit try the dense CRF")
     args = parser.parse_args()
     combos = [parse_combo(text) for text in args.combo]
     print(f"{'combo':<28} {'thr':>5} " + " ".join(f"fold {k:<3}" for k in args.folds) + "  mean")
     for name, members in combos:
+        held = {fold: averaged([held_out(c, fold, v) for c, v in members]) for fold in args.folds}
         for threshold in args.thresholds:
-            scores = [
-                dice_nerve(averaged([held_out(c, fold, v) for c, v in members]), threshold)
-                for fold in args.folds
-            ]
-            cells = " ".join(f"{s:8.4f}" for s in scores)
-            spread = f"{np.mean(scores):.4f} +- {np.std(scores, ddof=min(1, len(scores) - 1)):.4f}"
-            print(f"{name:<28} {threshold:5.2f} {cells}  {spread}", flush=True)
+            scores = [dice_nerve(held[fold], threshold) for fold in args.folds]
+            print_row(name, f"{threshold:.2f}", scores)
+        if args.cross_fit:
+            fitted = {fold: cross_fitted_dice(held[fold], args.crf) for fold in args.folds}
+            print_row(name, "fit", [fitted[fold][0] for fold in args.folds])
+            for fold in args.folds:
+                print(f"    fold {fold} fits (on each half): {' | '.join(fitted[fold][1])}")
 
 
 if __name__ == "__main__":

@@ -151,3 +151,15 @@ def test_the_gallery_outlines_a_packed_truth_where_it_is():
     truth[3:6, 3:6] = 1
     drawn = overlay(image, truth, np.zeros((8, 8), dtype=bool)).any(axis=2)
     assert drawn[3, 3] and not drawn[0].any() and not drawn[4, 4]  # its border, not row 0/1
+
+
+def test_a_subject_subset_keeps_its_frames_in_order_and_nothing_else():
+    frames = [box(slice(0, 2), slice(0, 2)), EMPTY, box(slice(2, 4), slice(0, 6))]
+    held = held_out("nerve", frames, frames)
+    held.samples[1] = Sample("2_1", "2", Path("2_1.tif"), mask_rle=rle_encode(EMPTY))
+    first = held.of_subjects(["1"])
+    assert [s.name for s in first.samples] == ["1_1", "1_3"]
+    assert np.array_equal(first.probabilities, held.probabilities[[0, 2]])
+    assert len(first.shapes) == len(first.images) == 2
+    assert [s.name for s in held.of_subjects({"2"}).samples] == ["2_1"]
+    assert len(held.of_subjects([])) == 0

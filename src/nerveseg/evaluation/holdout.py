@@ -17,7 +17,9 @@ own channel against its own bit of the truth masks (``nerveseg.data.structures``
 
 from __future__ import annotations
 
+import dataclasses
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,6 +92,21 @@ class HeldOut:
 
     def frame_presence(self, index: int) -> float | None:
         return None if self.presence is None else float(self.presence[index])
+
+    def of_subjects(self, subjects: Iterable[str]) -> HeldOut:
+        """The frames of ``subjects`` only, in the same order: a validation set of a single run
+        splits by subject into a half to fit post-processing on and a half to score the fit
+        on, so that no frame is scored by a choice made on it."""
+        wanted = set(subjects)
+        keep = [i for i, sample in enumerate(self.samples) if sample.subject in wanted]
+        return dataclasses.replace(
+            self,
+            samples=[self.samples[i] for i in keep],
+            shapes=[self.shapes[i] for i in keep],
+            images=self.images[keep],
+            probabilities=self.probabilities[keep],
+            presence=None if self.presence is None else self.presence[keep],
+        )
 
 
 def structure_truth(mask: np.ndarray, index: int) -> np.ndarray:
