@@ -33,7 +33,6 @@ import numpy as np
 import torch
 
 from nerveseg.crf import refine
-from nerveseg.data.folders import natural_key
 from nerveseg.data.images import read_image
 from nerveseg.evaluation.fit import FitResult, describe_value, fit_postprocess
 from nerveseg.evaluation.frame_scorer import FrameScorer
@@ -55,16 +54,17 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     held = predict_holdout(args.run, device=args.device)[0]  # the first structure (the nerve)
-    subjects = sorted({s.subject for s in held.samples}, key=natural_key)
+    first, second = held.subject_halves()
     nerve = sum(bool(held.truth(i).any()) for i in range(len(held)))
-    print(f"{len(held)} {held.source} frames of {len(subjects)} subjects, {nerve} with a nerve")
+    print(
+        f"{len(held)} {held.source} frames of {len(first) + len(second)} subjects, {nerve} with a nerve"
+    )
     print(
         "the run holds out validation subjects only: fitting on one half of them and scoring "
         "on the other keeps the frames scored out of the choice\n"
     )
-    halves = [subjects[0::2], subjects[1::2]]
     gains, forced = [], None
-    for fit_half, score_half in (halves, halves[::-1]):
+    for fit_half, score_half in ((first, second), (second, first)):
         fitting, scoring = held.of_subjects(fit_half), held.of_subjects(score_half)
         gain, forced = _report_half(fitting, scoring, fit_half, score_half)
         gains.append(gain)

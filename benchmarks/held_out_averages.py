@@ -47,7 +47,6 @@ import torch
 from torch.nn import functional as F
 
 from nerveseg import runs
-from nerveseg.data.folders import natural_key
 from nerveseg.data.samples import discover_labelled
 from nerveseg.evaluation.fit import fit_postprocess
 from nerveseg.evaluation.frame_scorer import FrameScorer
@@ -160,10 +159,9 @@ def dice_nerve(held: HeldOut, threshold: float) -> float:
 def cross_fitted_dice(held: HeldOut, crf: bool) -> tuple[float, list[str]]:
     """Dice on nerve frames, each half of the subjects post-processed as fitted on the other
     half; with the two fits, described."""
-    subjects = sorted({s.subject for s in held.samples}, key=natural_key)
-    halves = [subjects[0::2], subjects[1::2]]
+    first, second = held.subject_halves()
     values, fits = [], []
-    for fit_half, score_half in (halves, halves[::-1]):
+    for fit_half, score_half in ((first, second), (second, first)):
         fitting, scoring = held.of_subjects(fit_half), held.of_subjects(score_half)
         shape = Counter(fitting.shapes).most_common(1)[0][0]
         fitted = fit_postprocess(

@@ -163,3 +163,11 @@ def test_a_subject_subset_keeps_its_frames_in_order_and_nothing_else():
     assert len(first.shapes) == len(first.images) == 2
     assert [s.name for s in held.of_subjects({"2"}).samples] == ["2_1"]
     assert len(held.of_subjects([])) == 0
+
+
+def test_subject_halves_deal_the_subjects_alternately_in_numeric_order():
+    frames = [EMPTY] * 4
+    held = held_out("nerve", frames, frames)
+    for i, subject in enumerate(["10", "2", "1", "3"]):
+        held.samples[i] = Sample(f"{subject}_1", subject, Path(f"{subject}_1.tif"))
+    assert held.subject_halves() == (["1", "3"], ["2", "10"])

@@ -29,6 +29,7 @@ import torch
 from nerveseg import runs
 from nerveseg.checkpoint import ModelInfo
 from nerveseg.crf import refine
+from nerveseg.data.folders import natural_key
 from nerveseg.data.labels import labels_of_saved
 from nerveseg.data.loading import load_set, read_full_mask
 from nerveseg.data.samples import Sample, discover_labelled
@@ -92,6 +93,12 @@ class HeldOut:
 
     def frame_presence(self, index: int) -> float | None:
         return None if self.presence is None else float(self.presence[index])
+
+    def subject_halves(self) -> tuple[list[str], list[str]]:
+        """The subjects, in name order, dealt alternately into two halves: one to fit a choice
+        on, the other to score it on, then the other way round."""
+        subjects = sorted({sample.subject for sample in self.samples}, key=natural_key)
+        return subjects[0::2], subjects[1::2]
 
     def of_subjects(self, subjects: Iterable[str]) -> HeldOut:
         """The frames of ``subjects`` only, in the same order: a validation set of a single run
