@@ -26,7 +26,6 @@ import argparse
 import dataclasses
 import os
 import time
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -126,8 +125,7 @@ def _report_half(
 
 
 def _fit(scorer: FrameScorer, held: HeldOut, *, crf: bool, log=None) -> FitResult:
-    shape = Counter(held.shapes).most_common(1)[0][0]
-    return fit_postprocess(scorer, held.info.postprocess, shape, crf=crf, log=log)
+    return fit_postprocess(scorer, held.info.postprocess, held.frame_shape, crf=crf, log=log)
 
 
 def _report_cost(args, held: HeldOut, params: PostprocessParams) -> None:

@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
-from collections import Counter
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -46,11 +45,9 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from nerveseg import runs
-from nerveseg.data.samples import discover_labelled
 from nerveseg.evaluation.fit import fit_postprocess
 from nerveseg.evaluation.frame_scorer import FrameScorer
-from nerveseg.evaluation.holdout import HeldOut, predict_frames
+from nerveseg.evaluation.holdout import HeldOut, predict_frames, validation_samples
 from nerveseg.inference.predictor import BatchOutput, Predictor
 from nerveseg.inference.sources import open_predictor
 
@@ -132,10 +129,7 @@ def held_out(candidate: Path, fold: int, view: View) -> HeldOut:
     run = candidate / f"fold-{fold}"
     opened = open_predictor(run)
     opened.predictor = ViewPredictor(opened.predictor, view)
-    split = runs.read_json(run / runs.SPLIT)
-    wanted = set(split["val"])
-    samples = [s for s in discover_labelled(Path(split["data"])) if s.name in wanted]
-    return predict_frames(opened, samples, source="validation")[0]
+    return predict_frames(opened, validation_samples(run), source="validation")[0]
 
 
 def averaged(members: list[HeldOut]) -> HeldOut:
@@ -163,9 +157,8 @@ def cross_fitted_dice(held: HeldOut, crf: bool) -> tuple[float, list[str]]:
     values, fits = [], []
     for fit_half, score_half in ((first, second), (second, first)):
         fitting, scoring = held.of_subjects(fit_half), held.of_subjects(score_half)
-        shape = Counter(fitting.shapes).most_common(1)[0][0]
         fitted = fit_postprocess(
-            FrameScorer.from_holdout(fitting), fitting.postprocess, shape, crf=crf
+            FrameScorer.from_holdout(fitting), fitting.postprocess, fitting.frame_shape, crf=crf
         ).params
         scorer = FrameScorer.from_holdout(scoring)
         values.append(scorer.per_image(fitted)[scorer.nerve])

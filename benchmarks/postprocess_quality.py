@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import time
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +37,7 @@ def main() -> None:
     # The first structure's held-out predictions (the nerve: what this benchmark is about).
     plain = predict_holdout(args.run, device=args.device)[0]
     flipped = predict_holdout(args.run, device=args.device, tta=True)[0]
-    shape = Counter(plain.shapes).most_common(1)[0][0]
+    shape = plain.frame_shape
     truths = _truths(plain)
     print(f"{len(plain)} {plain.source} frames, {sum(bool(t.any()) for t in truths)} with a nerve")
     timings = {

@@ -171,3 +171,10 @@ def test_subject_halves_deal_the_subjects_alternately_in_numeric_order():
     for i, subject in enumerate(["10", "2", "1", "3"]):
         held.samples[i] = Sample(f"{subject}_1", subject, Path(f"{subject}_1.tif"))
     assert held.subject_halves() == (["1", "3"], ["2", "10"])
+
+
+def test_the_frame_shape_is_the_most_common_one():
+    frames = [EMPTY] * 3
+    held = held_out("nerve", frames, frames)
+    held.shapes = [(420, 580), (4, 6), (420, 580)]
+    assert held.frame_shape == (420, 580)

@@ -11,7 +11,6 @@ for one structure, one parameter set per structure for several
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -109,11 +108,10 @@ def _fit_structure(
     log: Callable[[str], None] | None,
 ) -> FitResult:
     """One structure's still steps, then its stream fields; see :func:`fit_run_postprocess`."""
-    frame_shape = Counter(held.shapes).most_common(1)[0][0]
     result = fit_postprocess(
         FrameScorer.from_holdout(held, pick_device(device)),
         held.info.postprocess,
-        frame_shape,
+        held.frame_shape,
         margin=margin,
         source=held.source,
         crf=crf,

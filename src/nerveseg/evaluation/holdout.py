@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,6 +94,12 @@ class HeldOut:
 
     def frame_presence(self, index: int) -> float | None:
         return None if self.presence is None else float(self.presence[index])
+
+    @property
+    def frame_shape(self) -> tuple[int, int]:
+        """The most common original ``(H, W)``: what post-processing's areas and radii are
+        scaled to when it is fitted on these frames."""
+        return Counter(self.shapes).most_common(1)[0][0]
 
     def subject_halves(self) -> tuple[list[str], list[str]]:
         """The subjects, in name order, dealt alternately into two halves: one to fit a choice
@@ -217,13 +224,20 @@ def _validation(
     run: Path, data_root: Path | None, *, device: str, tta: bool, batch_size: int
 ) -> list[HeldOut]:
     opened = open_predictor(run, device=device, tta=tta)
-    split = runs.read_json(run / runs.SPLIT)
+    samples = validation_samples(run, data_root)
+    return predict_frames(opened, samples, batch_size=batch_size, source="validation")
+
+
+def validation_samples(run: Path, data_root: Path | None = None) -> list[Sample]:
+    """The frames a single run held out for validation (its ``split.json``), found in the data
+    folder it trained on or in ``data_root``."""
+    split = runs.read_json(Path(run) / runs.SPLIT)
     root = Path(data_root) if data_root else Path(split["data"])
     wanted = set(split["val"])
     samples = [s for s in discover_labelled(root) if s.name in wanted]
     if not samples:
         raise NervesegError(
-            f"none of {run.name}'s validation frames are in {root}; pass --split all to score "
-            "every frame of another data set"
+            f"none of {Path(run).name}'s validation frames are in {root}; pass --split all to "
+            "score every frame of another data set"
         )
-    return predict_frames(opened, samples, batch_size=batch_size, source="validation")
+    return samples
