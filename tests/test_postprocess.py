@@ -62,6 +62,29 @@ def test_fill_holes_and_closing():
     assert closed[15, 20] and closed[15, 21] and closed.sum() > 200
 
 
+def test_convex_hull_fills_dents_and_holes_of_each_component_on_its_own():
+    # An L (a 20x10 bar and a 10x10 foot, 300 px): its hull adds the pixels of the empty
+    # square (rows 0-9, columns 10-19) on or below the edge from (0, 9) to (10, 19), column
+    # <= row + 9: 0 + 1 + ... + 9 = 45, the edge's own pixels included.
+    ell = blob(box=(0, 20, 0, 10)) + blob(box=(10, 20, 10, 20))
+    shaped = apply_postprocess(ell, PostprocessParams(convex_hull=True))
+    assert shaped.sum() == 300 + 45
+    assert shaped[1, 10] and shaped[5, 14] and shaped[9, 18]
+    assert not shaped[0, 10] and not shaped[5, 15] and not shaped[9, 19]
+    # A ring's hole is filled; a separate square far away is hulled on its own, not joined.
+    ring = blob(box=(5, 25, 5, 25)) + blob(box=(30, 35, 40, 45))
+    ring[10:20, 10:20] = 0
+    hulled = apply_postprocess(ring, PostprocessParams(convex_hull=True))
+    assert hulled.sum() == 400 + 25 and not hulled[27, 30]
+
+
+def test_convex_hull_leaves_convex_shapes_and_lines_as_they_are():
+    square = blob(box=(5, 15, 5, 15))
+    line = blob(box=(30, 31, 10, 50))
+    both = square + line
+    assert np.array_equal(apply_postprocess(both, PostprocessParams(convex_hull=True)), both > 0.5)
+
+
 def test_closing_near_the_frame_edge_keeps_the_shape():
     prob = blob(box=(0, 10, 0, 10))
     assert apply_postprocess(prob, PostprocessParams(closing_radius=3)).sum() == 100

@@ -6,8 +6,8 @@ architecture changes. Parameters are one plain type, :class:`PostprocessParams`:
 ``postprocess`` section, the model file's own values and a run's fitted ``postprocess.json``
 (``nerveseg fit-postprocess``) are all one, applied the same way everywhere.
 
-Order of the steps, per frame: threshold -> keep the largest component -> closing -> fill holes
--> the gates (minimum and maximum area, presence). The threshold and the gates are written once
+Order of the steps, per frame: threshold -> keep the largest component -> convex hulls ->
+closing -> fill holes -> the gates (minimum and maximum area, presence). The threshold and the gates are written once
 for NumPy and torch arrays alike: inference applies every step at each frame's original
 resolution (:func:`apply_postprocess`), while validation during training applies the threshold
 and the gates on the batch's own device at the training size (:func:`postprocess_batch`); the
@@ -39,6 +39,7 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 from scipy import ndimage
+from scipy.spatial import ConvexHull
 
 from nerveseg.errors import ConfigError, NervesegError
 from nerveseg.files import write_json
@@ -58,6 +59,9 @@ class PostprocessParams:
         max_area: the area gate: a mask with more pixels becomes empty (no nerve is that big,
             a blob that is usually means a confused frame); 0 = off.
         keep_largest: keep only the largest connected component (one nerve per frame).
+        convex_hull: replace each connected component by its convex hull. Annotators outline a
+            nerve as one convex shape; a network's mask frays at the edges and dents where the
+            nerve's echo is weak.
         closing_radius: radius of a morphological closing (disk) that joins nearby pieces; 0 = off.
         fill_holes: fill holes inside the mask.
         presence_threshold: frames whose presence probability (from a presence head) is below
@@ -86,6 +90,7 @@ class PostprocessParams:
     min_area: int = setting(0, at_least=0)
     max_area: int = setting(0, at_least=0)
     keep_largest: bool = False
+    convex_hull: bool = False
     closing_radius: int = setting(0, at_least=0)
     fill_holes: bool = False
     presence_threshold: float = setting(0.0, at_least=0.0, at_most=1.0)
@@ -208,6 +213,8 @@ def shape_mask(probability: np.ndarray, params: PostprocessParams) -> np.ndarray
             sizes = np.bincount(labels.ravel())
             sizes[0] = 0
             mask = labels == int(sizes.argmax())
+    if params.convex_hull:
+        mask = convex_hulls(mask)
     if params.closing_radius > 0 or params.fill_holes:
         # Work on the mask's bounding box (padded by the radius): a nerve covers a few percent
         # of the frame, so this is ~20x less work than the whole frame.
@@ -225,6 +232,33 @@ def shape_mask(probability: np.ndarray, params: PostprocessParams) -> np.ndarray
         mask = mask.copy()
         mask[box] = crop[pad:-pad, pad:-pad]
     return mask
+
+
+def convex_hulls(mask: np.ndarray) -> np.ndarray:
+    """``mask`` with each connected component (4-connected, as :func:`shape_mask` counts them)
+    replaced by its convex hull: the pixels whose centres lie in the hull of the component's
+    pixel centres, its edges included. A one-row or one-column component is its own hull."""
+    labels, _ = ndimage.label(mask)
+    out = mask.copy()
+    for label, box in enumerate(ndimage.find_objects(labels), start=1):
+        component = labels[box] == label
+        if component.shape[0] == 1 or component.shape[1] == 1:
+            continue
+        facets = ConvexHull(_row_ends(component)).equations  # inside: normal . p + offset <= 0
+        grid = np.indices(component.shape).reshape(2, -1).T
+        inside = (grid @ facets[:, :2].T + facets[:, 2] <= 1e-9).all(axis=1)
+        out[box] |= inside.reshape(component.shape)
+    return out
+
+
+def _row_ends(component: np.ndarray) -> np.ndarray:
+    """The first and last pixel of every row of a component, ``(row, column)``: the hull of
+    these is the hull of the whole component, from far fewer points."""
+    rows = np.flatnonzero(component.any(1))
+    first = component[rows].argmax(1)
+    last = component.shape[1] - 1 - component[rows, ::-1].argmax(1)
+    ends = np.concatenate([np.stack([rows, first], 1), np.stack([rows, last], 1)])
+    return np.unique(ends, axis=0).astype(np.float64)
 
 
 def apply_postprocess(

@@ -45,7 +45,7 @@ def test_fit_removes_false_detections_and_never_lowers_the_score():
     scores = [result.start_score] + [s.score for s in result.steps]
     assert scores == sorted(scores)
     names = [s.step for s in result.steps]
-    assert names[:4] == ["threshold", "min_area", "keep_largest", "fill_holes"]
+    assert names[:5] == ["threshold", "min_area", "keep_largest", "convex_hull", "fill_holes"]
     assert "presence_threshold" not in names  # no presence head
 
 

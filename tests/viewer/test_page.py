@@ -396,6 +396,8 @@ def test_letterbox_is_nervesegs_exactly(blank, shape, size):
 POSTPROCESS_CASES = [
     PostprocessParams(),
     PostprocessParams(threshold=0.62, keep_largest=True),
+    PostprocessParams(threshold=0.6, convex_hull=True),
+    PostprocessParams(threshold=0.45, keep_largest=True, convex_hull=True, closing_radius=2),
     PostprocessParams(threshold=0.55, closing_radius=3),
     PostprocessParams(threshold=0.58, fill_holes=True),
     PostprocessParams(

@@ -116,6 +116,7 @@ def step_grids(
         ("threshold", THRESHOLDS),
         ("min_area", tuple(_round_area(f * frame_area) for f in MIN_AREA_FRACTIONS)),
         ("keep_largest", (False, True)),
+        ("convex_hull", (False, True)),
         ("fill_holes", (False, True)),
         ("closing_radius", tuple(round(f * shape[1]) for f in CLOSING_FRACTIONS)),
         ("max_area", tuple(_round_area(f * frame_area) for f in MAX_AREA_FRACTIONS)),

@@ -79,7 +79,13 @@ class FrameScorer:
         return float(values.mean()), dice_nerve
 
     def _shape(self, params: PostprocessParams) -> tuple[np.ndarray, np.ndarray]:
-        shape = (params.threshold, params.keep_largest, params.closing_radius, params.fill_holes)
+        shape = (
+            params.threshold,
+            params.keep_largest,
+            params.convex_hull,
+            params.closing_radius,
+            params.fill_holes,
+        )
         key = (_crf_key(params), *shape)
         if key not in self._shaped:
             areas, dice_kept = [], []

@@ -14,6 +14,7 @@ function describe(p) {
   parts.push(`threshold ${p.threshold}`, `min area ${p.min_area}`);
   if (p.max_area) parts.push(`max area ${p.max_area}`);
   if (p.keep_largest) parts.push("largest component");
+  if (p.convex_hull) parts.push("convex hulls");
   if (p.closing_radius) parts.push(`closing ${p.closing_radius}`);
   if (p.fill_holes) parts.push("holes filled");
   if (p.presence_threshold) parts.push(`presence ≥ ${p.presence_threshold}`);

@@ -1,6 +1,6 @@
 // nerveseg.postprocess.apply_postprocess, step for step, on one frame's full-size probabilities:
-// presence gate -> threshold -> keep the largest component -> closing -> fill holes -> area
-// gates. Connectivity and borders follow scipy.ndimage's defaults as the Python code uses them
+// presence gate -> threshold -> keep the largest component -> convex hulls -> closing -> fill
+// holes -> area gates. Connectivity and borders follow scipy.ndimage's defaults as the Python code uses them
 // (4-connected components, the shape steps on the mask's bounding box padded with zeros).
 
 /** @returns {Uint8Array} the (height * width) mask, row-major, 1 = nerve. */
@@ -25,6 +25,7 @@ export function applyPostprocess(prob, width, height, params, presence = null) {
   }
   if (!any) return mask;
   if (params.keep_largest) keepLargest(mask, width, height);
+  if (params.convex_hull) convexHulls(mask, width, height);
   if (params.closing_radius > 0 || params.fill_holes) shapeOnBox(mask, width, height, params);
   let area = 0;
   for (let i = 0; i < mask.length; i++) area += mask[i];
@@ -67,6 +68,66 @@ function keepLargest(mask, width, height) {
   let best = 1;
   for (let l = 2; l < sizes.length; l++) if (sizes[l] > sizes[best]) best = l; // first on ties
   for (let i = 0; i < mask.length; i++) mask[i] = labels[i] === best ? 1 : 0;
+}
+
+// postprocess.convex_hulls: each component becomes the pixels whose centres lie in the hull of
+// its pixel centres, edges included. Integer coordinates make the inside test exact.
+function convexHulls(mask, width, height) {
+  const { labels, sizes } = labelComponents(mask, width, height);
+  const count = sizes.length - 1;
+  const top = new Int32Array(count + 1).fill(height), bottom = new Int32Array(count + 1).fill(-1);
+  const first = new Map(), last = new Map(); // label -> per-row first and last column
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const l = labels[y * width + x];
+      if (!l) continue;
+      if (y < top[l]) top[l] = y;
+      bottom[l] = y;
+      const key = l * height + y;
+      if (!first.has(key)) first.set(key, x);
+      last.set(key, x);
+    }
+  }
+  for (let l = 1; l <= count; l++) {
+    const points = [];
+    let left = width, right = -1;
+    for (let y = top[l]; y <= bottom[l]; y++) {
+      const key = l * height + y;
+      if (!first.has(key)) continue;
+      points.push([y, first.get(key)], [y, last.get(key)]);
+      left = Math.min(left, first.get(key));
+      right = Math.max(right, last.get(key));
+    }
+    if (top[l] === bottom[l] || left === right) continue; // one row or column: its own hull
+    const hull = monotoneChain(points);
+    for (let y = top[l]; y <= bottom[l]; y++) {
+      for (let x = left; x <= right; x++) if (insideConvex(hull, y, x)) mask[y * width + x] = 1;
+    }
+  }
+}
+
+// Andrew's monotone chain: the hull's corners, counter-clockwise in (row, column) coordinates.
+function monotoneChain(points) {
+  const sorted = points.slice().sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  const cross = (o, a, b) => (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0]);
+  const half = (list) => {
+    const chain = [];
+    for (const p of list) {
+      while (chain.length >= 2 && cross(chain[chain.length - 2], chain[chain.length - 1], p) <= 0) chain.pop();
+      chain.push(p);
+    }
+    chain.pop();
+    return chain;
+  };
+  return half(sorted).concat(half(sorted.slice().reverse()));
+}
+
+function insideConvex(hull, y, x) {
+  for (let i = 0; i < hull.length; i++) {
+    const a = hull[i], b = hull[(i + 1) % hull.length];
+    if ((b[0] - a[0]) * (x - a[1]) - (b[1] - a[1]) * (y - a[0]) < 0) return false;
+  }
+  return true;
 }
 
 function disk(radius) {
