@@ -112,3 +112,40 @@ def test_elastic_strength_scales_with_alpha():
     weak = _grid_displacement(_elastic_only(elastic_alpha=1.0))[0]
     strong = _grid_displacement(_elastic_only(elastic_alpha=4.0))[0]
     assert 3.0 < strong / weak < 5.0  # the displacement field is alpha times the smoothed noise
+
+
+def _intensity_only(**steps) -> AugmentConfig:
+    return AugmentConfig(
+        rotation_p=0.0, hflip_p=0.0, clahe_p=0.0, intensity_p=0.0, gamma_p=0.0, **steps
+    )  # fmt: skip
+
+
+def test_noise_and_blur_are_off_by_default():
+    from kornia.augmentation import RandomGaussianBlur, RandomGaussianNoise
+
+    steps = list(build_augmentation(AugmentConfig()).modules())
+    assert not [s for s in steps if isinstance(s, RandomGaussianBlur | RandomGaussianNoise)]
+
+
+def test_noise_has_its_standard_deviation_and_leaves_the_mask():
+    torch.manual_seed(0)
+    images = torch.full((4, 1, 64, 80), 0.5)
+    masks = (torch.rand(4, 1, 64, 80) > 0.5).float()
+    config = _intensity_only(noise_p=1.0, noise_std=0.05)
+    out_images, out_masks = augment_batch(build_augmentation(config), images, masks)
+    assert abs(float((out_images - images).std()) - 0.05) < 0.005
+    assert torch.equal(out_masks, masks)
+
+
+def test_blur_smooths_the_image_up_to_its_sigma_and_leaves_the_mask():
+    torch.manual_seed(0)
+    images = torch.zeros(8, 1, 32, 32)
+    images[..., ::2, :] = 1.0  # rows alternate: a blur of sigma ~1 all but evens them out
+    masks = images.clone()
+    out_images, out_masks = augment_batch(
+        build_augmentation(_intensity_only(blur_p=1.0, blur_sigma=2.0)), images, masks
+    )
+    assert torch.equal(out_masks, masks)
+    contrast = (out_images[..., 8:24:2, 8:24] - out_images[..., 9:25:2, 8:24]).mean((1, 2, 3))
+    # sigmas drawn from 0.1 to 2 px: from barely blurred to all but even, never inverted
+    assert contrast.mean() < 0.9 and (contrast > 0.0).all() and (contrast <= 1.0).all()

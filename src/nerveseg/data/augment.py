@@ -24,7 +24,9 @@ class AugmentConfig:
     Elastic deformation (off by default) bends tissue as the probe's pressure does: a smooth
     random displacement field, Gaussian-smoothed over ``elastic_sigma`` pixels of the training
     size and scaled by ``elastic_alpha`` (at 128x160, sigma 16 and alpha 4 move pixels by ~3
-    px on average and ~12 px at most).
+    px on average and ~12 px at most). Noise and blur (off by default) stand for scanners and
+    settings a training set did not include: added Gaussian noise of standard deviation
+    ``noise_std`` (of the [0, 1] range) and a Gaussian blur of up to ``blur_sigma`` pixels of the training size.
     """
 
     enabled: bool = True
@@ -44,6 +46,10 @@ class AugmentConfig:
     elastic_p: float = setting(0.0, at_least=0.0, at_most=1.0)
     elastic_alpha: float = setting(4.0, above=0.0)
     elastic_sigma: float = setting(16.0, above=0.0, at_most=64.0)
+    noise_p: float = setting(0.0, at_least=0.0, at_most=1.0)
+    noise_std: float = setting(0.03, above=0.0, at_most=0.5)
+    blur_p: float = setting(0.0, at_least=0.0, at_most=1.0)
+    blur_sigma: float = setting(1.0, above=0.0, at_most=8.0)
 
 
 def build_augmentation(config: AugmentConfig) -> nn.Module | None:
@@ -84,6 +90,12 @@ def build_augmentation(config: AugmentConfig) -> nn.Module | None:
         steps.append(
             K.RandomGamma(gamma=(1.0 - config.gamma, 1.0 + config.gamma), p=config.gamma_p)
         )
+    if config.blur_p > 0:
+        kernel = int(4 * config.blur_sigma) | 1
+        sigma = (min(0.1, config.blur_sigma), config.blur_sigma)
+        steps.append(K.RandomGaussianBlur((kernel, kernel), sigma, p=config.blur_p))
+    if config.noise_p > 0:
+        steps.append(K.RandomGaussianNoise(std=config.noise_std, p=config.noise_p))
     if not steps:
         return None
     # Masks move by nearest neighbour on the images' pixel grid (align_corners as the steps
