@@ -19,6 +19,10 @@ Each view's prediction is mapped back onto the frame before averaging; the pixel
 does not cover are left to the other members. Prints one row per combo and threshold; asserts
 nothing.
 
+``--fixed NAME=KEY=VALUE,...`` adds a row per combo with post-processing chosen beforehand (the
+``postprocess`` keys, e.g. ``hull=keep_largest=true,convex_hull=true``): a choice made on other
+folds is scored on these without a fit.
+
 ``--cross-fit`` adds a row per combo with the post-processing fitted as ``fit-postprocess`` fits
 it (threshold, minimum area, largest component, holes, closing, maximum area; the dense CRF too
 with ``--crf``): a fold's held-out subjects split in two halves (alternately, in name order),
@@ -30,6 +34,8 @@ each half is scored by the fit made on the other, so no frame is scored by a cho
         --combo views=/tmp/s7/screen/cpu-attention-unet-22@id,/tmp/s7/screen/cpu-attention-unet-22@zoom0.9,/tmp/s7/screen/cpu-attention-unet-22@zoom1.1
     python benchmarks/held_out_averages.py --folds 0 1 2 --cross-fit \\
         --combo attention=/tmp/s9/screen/preset
+    python benchmarks/held_out_averages.py --folds 0 1 --combo preset=/tmp/s9/screen/preset \\
+        --fixed largest=keep_largest=true --fixed hull=keep_largest=true,convex_hull=true
 """
 
 from __future__ import annotations
@@ -43,13 +49,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
 from torch.nn import functional as F
 
+from nerveseg.errors import ConfigError
 from nerveseg.evaluation.fit import fit_postprocess
 from nerveseg.evaluation.frame_scorer import FrameScorer
 from nerveseg.evaluation.holdout import HeldOut, predict_frames, validation_samples
 from nerveseg.inference.predictor import BatchOutput, Predictor
 from nerveseg.inference.sources import open_predictor
+from nerveseg.postprocess import PostprocessParams
 
 
 @dataclass(frozen=True)
@@ -83,6 +92,30 @@ def parse_combo(text: str) -> tuple[str, list[tuple[Path, View]]]:
         folder, _, view = member.partition("@")
         parsed.append((Path(folder), parse_view(view)))
     return name, parsed
+
+
+def parse_fixed(text: str) -> tuple[str, dict[str, object]]:
+    """``NAME=KEY=VALUE,KEY=VALUE`` -> the name and the ``postprocess`` changes (YAML values)."""
+    name, sep, pairs = text.partition("=")
+    changes = {}
+    for pair in pairs.split(",") if sep else []:
+        key, equals, value = pair.partition("=")
+        if not equals:
+            raise SystemExit(f"--fixed {text!r}: write NAME=KEY=VALUE,... (postprocess keys)")
+        changes[key] = yaml.safe_load(value)
+    if not changes:
+        raise SystemExit(f"--fixed {text!r}: write NAME=KEY=VALUE,... (postprocess keys)")
+    try:  # refuse an unknown key or a bad value before any frame is predicted
+        PostprocessParams.from_dict({**PostprocessParams().to_dict(), **changes}, f"--fixed {name}")
+    except ConfigError as exc:
+        raise SystemExit(str(exc)) from None
+    return name, changes
+
+
+def fixed_dice(held: HeldOut, changes: dict[str, object]) -> float:
+    """Dice on nerve frames with the run's post-processing changed as ``changes`` say."""
+    params = PostprocessParams.from_dict({**held.postprocess.to_dict(), **changes}, "--fixed")
+    return FrameScorer.from_holdout(held).summary(params)[1]
 
 
 def affine(view: View, height: int, width: int) -> torch.Tensor:
@@ -179,14 +212,22 @@ def main() -> None:
     parser.add_argument("--thresholds", type=float, nargs="+", default=[0.5])
     parser.add_argument("--cross-fit", action="store_true", help="add the fitted post-processing")
     parser.add_argument("--crf", action="store_true", help="let --cross-fit try the dense CRF")
+    parser.add_argument(
+        "--fixed", action="append", default=[], help="NAME=KEY=VALUE,... (postprocess keys)"
+    )
     args = parser.parse_args()
     combos = [parse_combo(text) for text in args.combo]
+    fixed = [parse_fixed(text) for text in args.fixed]
     print(f"{'combo':<28} {'thr':>5} " + " ".join(f"fold {k:<3}" for k in args.folds) + "  mean")
     for name, members in combos:
         held = {fold: averaged([held_out(c, fold, v) for c, v in members]) for fold in args.folds}
         for threshold in args.thresholds:
             scores = [dice_nerve(held[fold], threshold) for fold in args.folds]
             print_row(name, f"{threshold:.2f}", scores)
+        for label, changes in fixed:
+            print_row(
+                f"{name} {label}", "fixed", [fixed_dice(held[f], changes) for f in args.folds]
+            )
         if args.cross_fit:
             fitted = {fold: cross_fitted_dice(held[fold], args.crf) for fold in args.folds}
             print_row(name, "fit", [fitted[fold][0] for fold in args.folds])
