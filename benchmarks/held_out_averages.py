@@ -112,10 +112,21 @@ def parse_fixed(text: str) -> tuple[str, dict[str, object]]:
     return name, changes
 
 
-def fixed_dice(held: HeldOut, changes: dict[str, object]) -> float:
-    """Dice on nerve frames with the run's post-processing changed as ``changes`` say."""
+def changed_dice(held: HeldOut, changes: dict[str, object]) -> float:
+    """Dice on nerve frames with the run's post-processing changed as ``changes`` say (one
+    scorer per set of frames: its full-size probabilities are made once)."""
     params = PostprocessParams.from_dict({**held.postprocess.to_dict(), **changes}, "--fixed")
-    return FrameScorer.from_holdout(held).summary(params)[1]
+    return scorer_of(held).summary(params)[1]
+
+
+_SCORERS: dict[int, tuple[HeldOut, FrameScorer]] = {}
+
+
+def scorer_of(held: HeldOut) -> FrameScorer:
+    """``held``'s scorer, made once (HeldOut is mutable, so keyed by identity and kept alive)."""
+    if id(held) not in _SCORERS:
+        _SCORERS[id(held)] = (held, FrameScorer.from_holdout(held))
+    return _SCORERS[id(held)][1]
 
 
 def affine(view: View, height: int, width: int) -> torch.Tensor:
@@ -178,11 +189,6 @@ def averaged(members: list[HeldOut]) -> HeldOut:
     return dataclasses.replace(members[0], probabilities=mean.astype(np.float32))
 
 
-def dice_nerve(held: HeldOut, threshold: float) -> float:
-    params = dataclasses.replace(held.postprocess, threshold=threshold)
-    return FrameScorer.from_holdout(held).summary(params)[1]
-
-
 def cross_fitted_dice(held: HeldOut, crf: bool) -> tuple[float, list[str]]:
     """Dice on nerve frames, each half of the subjects post-processed as fitted on the other
     half; with the two fits, described."""
@@ -222,11 +228,11 @@ def main() -> None:
     for name, members in combos:
         held = {fold: averaged([held_out(c, fold, v) for c, v in members]) for fold in args.folds}
         for threshold in args.thresholds:
-            scores = [dice_nerve(held[fold], threshold) for fold in args.folds]
+            scores = [changed_dice(held[f], {"threshold": threshold}) for f in args.folds]
             print_row(name, f"{threshold:.2f}", scores)
         for label, changes in fixed:
             print_row(
-                f"{name} {label}", "fixed", [fixed_dice(held[f], changes) for f in args.folds]
+                f"{name} {label}", "fixed", [changed_dice(held[f], changes) for f in args.folds]
             )
         if args.cross_fit:
             fitted = {fold: cross_fitted_dice(held[fold], args.crf) for fold in args.folds}
