@@ -112,21 +112,10 @@ def parse_fixed(text: str) -> tuple[str, dict[str, object]]:
     return name, changes
 
 
-def changed_dice(held: HeldOut, changes: dict[str, object]) -> float:
-    """Dice on nerve frames with the run's post-processing changed as ``changes`` say (one
-    scorer per set of frames: its full-size probabilities are made once)."""
+def changed_dice(scorer: FrameScorer, held: HeldOut, changes: dict[str, object]) -> float:
+    """Dice on nerve frames with the run's post-processing changed as ``changes`` say."""
     params = PostprocessParams.from_dict({**held.postprocess.to_dict(), **changes}, "--fixed")
-    return scorer_of(held).summary(params)[1]
-
-
-_SCORERS: dict[int, tuple[HeldOut, FrameScorer]] = {}
-
-
-def scorer_of(held: HeldOut) -> FrameScorer:
-    """``held``'s scorer, made once (HeldOut is mutable, so keyed by identity and kept alive)."""
-    if id(held) not in _SCORERS:
-        _SCORERS[id(held)] = (held, FrameScorer.from_holdout(held))
-    return _SCORERS[id(held)][1]
+    return scorer.summary(params)[1]
 
 
 def affine(view: View, height: int, width: int) -> torch.Tensor:
@@ -227,13 +216,12 @@ def main() -> None:
     print(f"{'combo':<28} {'thr':>5} " + " ".join(f"fold {k:<3}" for k in args.folds) + "  mean")
     for name, members in combos:
         held = {fold: averaged([held_out(c, fold, v) for c, v in members]) for fold in args.folds}
-        for threshold in args.thresholds:
-            scores = [changed_dice(held[f], {"threshold": threshold}) for f in args.folds]
-            print_row(name, f"{threshold:.2f}", scores)
-        for label, changes in fixed:
-            print_row(
-                f"{name} {label}", "fixed", [changed_dice(held[f], changes) for f in args.folds]
-            )
+        scorers = {fold: FrameScorer.from_holdout(held[fold]) for fold in args.folds}
+        rows = [(f"{t:.2f}", name, {"threshold": t}) for t in args.thresholds]
+        rows += [("fixed", f"{name} {label}", changes) for label, changes in fixed]
+        for kind, title, changes in rows:
+            scores = [changed_dice(scorers[f], held[f], changes) for f in args.folds]
+            print_row(title, kind, scores)
         if args.cross_fit:
             fitted = {fold: cross_fitted_dice(held[fold], args.crf) for fold in args.folds}
             print_row(name, "fit", [fitted[fold][0] for fold in args.folds])

@@ -25,7 +25,7 @@ minutes taken.
         --folds-run 3 --candidates preset --tta --out /tmp/final
     # what bf16's speed buys (a CPU with native bf16): a larger input, a wider network; fold 0
     for c in bf16-160x224 bf16-width-0.5; do OMP_NUM_THREADS=1 python benchmarks/recipe_screen.py \\
-        --data /tmp/real_kaggle --preset cpu --minutes 0 --set train.max_minutes=0 --folds-run 1 \
+        --data /tmp/real_kaggle --preset cpu --minutes 0 --set train.max_minutes=0 --folds-run 1 \\
         --candidates $c --tta --out /tmp/bf16-screen & done; wait
     # regularisation at the full budget in bf16 (fold 0; then the winner's folds 1 and 2 with
     # --first-fold 1 and 2): stronger augmentation, AdamW, strong + elastic over 32 epochs
@@ -44,8 +44,8 @@ minutes taken.
         --set train.max_minutes=0 --folds-run 1 --first-fold 1 --candidates $c --tta \
         --out /tmp/capacity & done
     # more augmentation (noise, blur, elastic on 80%), on folds 1 and 2
-    for fold in 1 2; do OMP_NUM_THREADS=1 python benchmarks/recipe_screen.py --data \
-        /tmp/real_kaggle --preset cpu --minutes 0 --set train.max_minutes=0 --folds-run 1 \
+    for fold in 1 2; do OMP_NUM_THREADS=1 python benchmarks/recipe_screen.py --data \\
+        /tmp/real_kaggle --preset cpu --minutes 0 --set train.max_minutes=0 --folds-run 1 \\
         --first-fold $fold --candidates cpu-attention-unet-augment-more --tta --out /tmp/more & done
     # ensembles and test-time views of finished screens: benchmarks/held_out_averages.py
 

@@ -7,10 +7,11 @@ architecture changes. Parameters are one plain type, :class:`PostprocessParams`:
 (``nerveseg fit-postprocess``) are all one, applied the same way everywhere.
 
 Order of the steps, per frame: threshold -> keep the largest component -> convex hulls ->
-closing -> fill holes -> the gates (minimum and maximum area, presence). The threshold and the gates are written once
-for NumPy and torch arrays alike: inference applies every step at each frame's original
-resolution (:func:`apply_postprocess`), while validation during training applies the threshold
-and the gates on the batch's own device at the training size (:func:`postprocess_batch`); the
+closing -> fill holes -> the gates (minimum and maximum area, presence). The threshold and the
+gates are written once for NumPy and torch arrays alike: inference applies every step at each
+frame's original resolution (:func:`apply_postprocess`), while validation during training
+applies the threshold and the gates on the batch's own device at the training size
+(:func:`postprocess_batch`); the
 shape steps need connected components and run at full resolution only.
 
 Three more fields steady a stream of frames (EMA and presence hysteresis); they act only in
@@ -39,7 +40,6 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 from scipy import ndimage
-from scipy.spatial import ConvexHull
 
 from nerveseg.errors import ConfigError, NervesegError
 from nerveseg.files import write_json
@@ -238,6 +238,8 @@ def convex_hulls(mask: np.ndarray) -> np.ndarray:
     """``mask`` with each connected component (4-connected, as :func:`shape_mask` counts them)
     replaced by its convex hull: the pixels whose centres lie in the hull of the component's
     pixel centres, its edges included. A one-row or one-column component is its own hull."""
+    from scipy.spatial import ConvexHull  # ~0.3 s to import: only when a hull is asked for
+
     labels, _ = ndimage.label(mask)
     out = mask.copy()
     for label, box in enumerate(ndimage.find_objects(labels), start=1):

@@ -1,7 +1,8 @@
 // nerveseg.postprocess.apply_postprocess, step for step, on one frame's full-size probabilities:
 // presence gate -> threshold -> keep the largest component -> convex hulls -> closing -> fill
-// holes -> area gates. Connectivity and borders follow scipy.ndimage's defaults as the Python code uses them
-// (4-connected components, the shape steps on the mask's bounding box padded with zeros).
+// holes -> area gates. Connectivity and borders follow scipy.ndimage's defaults as the Python
+// code uses them (4-connected components, the shape steps on the mask's bounding box padded
+// with zeros).
 
 /** @returns {Uint8Array} the (height * width) mask, row-major, 1 = nerve. */
 export function applyPostprocess(prob, width, height, params, presence = null) {
@@ -74,33 +75,22 @@ function keepLargest(mask, width, height) {
 // its pixel centres, edges included. Integer coordinates make the inside test exact.
 function convexHulls(mask, width, height) {
   const { labels, sizes } = labelComponents(mask, width, height);
-  const count = sizes.length - 1;
-  const top = new Int32Array(count + 1).fill(height), bottom = new Int32Array(count + 1).fill(-1);
-  const first = new Map(), last = new Map(); // label -> per-row first and last column
+  const spans = sizes.map(() => []); // per component: [row, first column, last column] per row
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
       const l = labels[y * width + x];
       if (!l) continue;
-      if (y < top[l]) top[l] = y;
-      bottom[l] = y;
-      const key = l * height + y;
-      if (!first.has(key)) first.set(key, x);
-      last.set(key, x);
+      const rows = spans[l], span = rows[rows.length - 1];
+      if (span && span[0] === y) span[2] = x;
+      else rows.push([y, x, x]);
     }
   }
-  for (let l = 1; l <= count; l++) {
-    const points = [];
-    let left = width, right = -1;
-    for (let y = top[l]; y <= bottom[l]; y++) {
-      const key = l * height + y;
-      if (!first.has(key)) continue;
-      points.push([y, first.get(key)], [y, last.get(key)]);
-      left = Math.min(left, first.get(key));
-      right = Math.max(right, last.get(key));
-    }
-    if (top[l] === bottom[l] || left === right) continue; // one row or column: its own hull
-    const hull = monotoneChain(points);
-    for (let y = top[l]; y <= bottom[l]; y++) {
+  for (const rows of spans.slice(1)) {
+    const top = rows[0][0], bottom = rows[rows.length - 1][0];
+    const left = Math.min(...rows.map((r) => r[1])), right = Math.max(...rows.map((r) => r[2]));
+    if (top === bottom || left === right) continue; // one row or column: its own hull
+    const hull = monotoneChain(rows.flatMap(([y, a, b]) => [[y, a], [y, b]]));
+    for (let y = top; y <= bottom; y++) {
       for (let x = left; x <= right; x++) if (insideConvex(hull, y, x)) mask[y * width + x] = 1;
     }
   }
