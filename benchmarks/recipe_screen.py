@@ -170,6 +170,19 @@ CANDIDATES = {
         "augment.elastic_p=0.8",
         *epochs(22),
     ],
+    # the loss that is the score: the Lovasz hinge optimises each frame's Jaccard, so its Dice,
+    # where BCE and soft Dice are smooth stand-ins; added to them, or in soft Dice's place
+    "cpu-attention-unet-lovasz": [
+        "model.name=attention_unet",
+        "loss.lovasz_weight=1",
+        *epochs(22),
+    ],
+    "cpu-attention-unet-lovasz-no-dice": [
+        "model.name=attention_unet",
+        "loss.lovasz_weight=1",
+        "loss.dice_weight=0",
+        *epochs(22),
+    ],
 }
 
 

@@ -1,11 +1,18 @@
-"""BCE + per-image soft Dice: hand-computed cases, the empty-mask rule, and both per structure."""
+"""BCE + per-image soft Dice (+ Lovasz hinge): hand-computed cases, the empty-mask rule, and all
+per structure."""
 
 import math
 
 import pytest
 import torch
 
-from nerveseg.losses import BCEDiceLoss, bce_per_image, presence_loss, soft_dice_loss
+from nerveseg.losses import (
+    BCEDiceLoss,
+    bce_per_image,
+    lovasz_hinge,
+    presence_loss,
+    soft_dice_loss,
+)
 
 BIG = 30.0  # sigmoid(30) = 1 - 9e-14: a confident logit
 
@@ -63,6 +70,61 @@ def test_weights_combine_linearly():
     both = BCEDiceLoss(1.0, 1.0)(logits, target)
     parts = BCEDiceLoss(1.0, 0.0)(logits, target) + BCEDiceLoss(0.0, 1.0)(logits, target)
     assert both.item() == pytest.approx(parts.item(), rel=1e-6)
+
+
+# The Lovasz hinge: the Jaccard loss's convex extension, per image.
+
+
+def test_lovasz_hand_case():
+    # truth [1, 1, 0, 0], logits [2, 0, -0.5, 1]: hinge errors [-1, 1, 0.5, 2]; worst first the
+    # truth reads [0, 1, 0, 1], the Jaccard losses [1/3, 2/3, 3/4, 1], their increments
+    # [1/3, 1/3, 1/12, 1/4]: 2/3 + 1/3 + 0.5/12 + 0 = 1 + 1/24
+    logits = torch.tensor([2.0, 0.0, -0.5, 1.0]).view(1, 1, 1, 4)
+    assert lovasz_hinge(logits, masks([1, 1, 0, 0])).item() == pytest.approx(1 + 1 / 24)
+
+
+def test_lovasz_of_undecided_logits_is_the_loss_of_everything_wrong():
+    # every hinge error is 1: the increments sum to the Jaccard loss with all pixels wrong, 1
+    assert lovasz_hinge(torch.zeros(1, 1, 1, 4), masks([1, 1, 0, 0])).item() == pytest.approx(1)
+
+
+def test_lovasz_of_hard_predictions_is_the_jaccard_loss_times_the_margin():
+    torch.manual_seed(0)
+    target = (torch.rand(3, 1, 8, 8) > 0.6).float()
+    predicted = (torch.rand(3, 1, 8, 8) > 0.5).float()
+    logits = (predicted * 2 - 1) * 4.0  # right pixels cost 0, wrong ones a hinge error of 5
+    intersection = (predicted * target).flatten(1).sum(1)
+    union = ((predicted + target) > 0).float().flatten(1).sum(1)
+    expected = 5.0 * (1 - intersection / union)
+    assert torch.allclose(lovasz_hinge(logits, target), expected, atol=1e-5)
+
+
+def test_lovasz_on_an_empty_mask_charges_only_the_worst_pixel():
+    logits = torch.full((1, 1, 4, 4), -3.0)
+    logits[0, 0, 1, 2] = 0.5
+    logits[0, 0, 3, 3] = -0.2
+    assert lovasz_hinge(logits, torch.zeros_like(logits)).item() == pytest.approx(1.5)
+    assert lovasz_hinge(torch.full((1, 1, 4, 4), -1.5), torch.zeros(1, 1, 4, 4)).item() == 0
+
+
+def test_lovasz_weight_adds_its_term_per_image_and_structure():
+    torch.manual_seed(1)
+    logits, target = torch.randn(2, 2, 8, 8), (torch.rand(2, 2, 8, 8) > 0.5).float()
+    with_lovasz = BCEDiceLoss(1.0, 1.0, lovasz_weight=0.5)(logits, target)
+    lovasz = lovasz_hinge(logits.reshape(4, 1, 8, 8), target.reshape(4, 1, 8, 8)).mean()
+    expected = BCEDiceLoss(1.0, 1.0)(logits, target) + 0.5 * lovasz
+    assert with_lovasz.item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_lovasz_gradient_lowers_the_loss():
+    torch.manual_seed(2)
+    target = torch.zeros(1, 1, 8, 8)
+    target[..., 2:6, 2:6] = 1
+    logits = torch.randn(1, 1, 8, 8, requires_grad=True)
+    before = lovasz_hinge(logits, target)
+    before.backward()
+    after = lovasz_hinge(logits.detach() - 0.1 * logits.grad, target)
+    assert after.item() < before.item()
 
 
 # Several structures: one channel per structure, the empty rule per structure.

@@ -1,4 +1,4 @@
-"""BCE + soft Dice, both computed per image and per structure.
+"""BCE + soft Dice (+ the Lovasz hinge), each computed per image and per structure.
 
 Why per image: the competition averages Dice over images, and 59% of them have an empty mask.
 A batch-level Dice lets the nerve frames drown out the empty ones; many library Dice losses also
@@ -12,6 +12,13 @@ whose vessel channel is empty charges ~0 for a confident empty vessel prediction
 nerve channel holds. The terms are then averaged over structures, then over images, so every
 structure weighs the same whatever its area. With one structure this is exactly the per-image
 loss (the same operations on the same ``(N, H*W)`` values).
+
+The Lovasz hinge (Berman et al., CVPR 2018) is the convex surrogate of one image's Jaccard
+loss: the hinge errors sorted from worst to best, each weighted by how much it raises the
+Jaccard loss when the ones before it are already wrong. Dice is a monotone function of Jaccard
+on one image, so it optimises the score itself rather than a smooth stand-in; off unless
+``lovasz_weight`` is set. On an empty mask it charges only the worst pixel's hinge, so a frame
+predicted empty with every logit below -1 costs nothing.
 
 A model with a presence head also returns one logit per image and structure;
 :class:`BCEDiceLoss` then adds ``presence_weight`` times its binary cross-entropy against "this
@@ -38,6 +45,7 @@ class LossConfig:
     dice_weight: float = setting(1.0, at_least=0.0)
     smooth: float = setting(1.0, above=0.0)
     presence_weight: float = setting(0.5, at_least=0.0)
+    lovasz_weight: float = setting(0.0, at_least=0.0)
 
 
 def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor, smooth: float = 1.0) -> torch.Tensor:
@@ -56,6 +64,39 @@ def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor, smooth: float = 1
     intersection = (probs * target).sum(1)
     total = probs.sum(1) + target.sum(1)
     return 1.0 - (2.0 * intersection + smooth) / (total + smooth)
+
+
+def lovasz_hinge(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per-image Lovasz hinge: the Lovasz extension of the Jaccard loss on hinge errors.
+
+    Args:
+        logits: ``(N, 1, H, W)`` raw scores; a margin of 1 counts as right.
+        target: ``(N, 1, H, W)`` in {0, 1}.
+
+    Returns:
+        ``(N,)`` losses >= 0; 0 when every logit has the right sign and a magnitude >= 1.
+    """
+    logits = logits.float().flatten(1)
+    target = target.float().flatten(1)
+    errors = 1.0 - logits * (2.0 * target - 1.0)
+    errors, order = errors.sort(dim=1, descending=True)
+    truth = target.gather(1, order)
+    return (F.relu(errors) * jaccard_increments(truth)).sum(1)
+
+
+def jaccard_increments(truth_sorted: torch.Tensor) -> torch.Tensor:
+    """How much the Jaccard loss grows as each pixel, in the given order, is also counted wrong.
+
+    ``truth_sorted`` is ``(N, P)`` in {0, 1}, worst error first. With the first ``k`` pixels
+    wrong, the intersection is the truth outside them and the union the truth plus the
+    background among them; the increments of ``1 - intersection / union`` over ``k`` are the
+    gradient of the Lovasz extension, and sum to the loss of getting everything wrong.
+    """
+    total = truth_sorted.sum(1, keepdim=True)
+    intersection = total - truth_sorted.cumsum(1)
+    union = total + (1.0 - truth_sorted).cumsum(1)
+    jaccard_loss = 1.0 - intersection / union
+    return torch.cat([jaccard_loss[:, :1], jaccard_loss.diff(dim=1)], dim=1)
 
 
 def bce_per_image(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -105,7 +146,8 @@ def per_structure_presence_loss(
 
 
 class BCEDiceLoss(nn.Module):
-    """``bce_weight * BCE + dice_weight * soft Dice (+ presence_weight * presence BCE)``.
+    """``bce_weight * BCE + dice_weight * soft Dice + lovasz_weight * Lovasz hinge``
+    (``+ presence_weight * presence BCE``).
 
     Each term per image and structure, averaged over structures, then over the batch.
     ``forward`` takes the model's raw output (mask logits ``(N, S, H, W)``, or
@@ -119,8 +161,10 @@ class BCEDiceLoss(nn.Module):
         dice_weight: float = 1.0,
         smooth: float = 1.0,
         presence_weight: float = 0.0,
+        lovasz_weight: float = 0.0,
     ):
         super().__init__()
+        self.lovasz_weight = lovasz_weight
         self.bce_weight = bce_weight
         self.dice_weight = dice_weight
         self.smooth = smooth
@@ -140,6 +184,8 @@ class BCEDiceLoss(nn.Module):
         bce = per_structure_term(bce_per_image, logits, target)
         dice = per_structure_term(soft_dice_loss, logits, target, self.smooth)
         loss = self.bce_weight * bce + self.dice_weight * dice
+        if self.lovasz_weight:
+            loss = loss + self.lovasz_weight * per_structure_term(lovasz_hinge, logits, target)
         if presence_logits is not None and self.presence_weight:
             present = presence_columns(presence_logits)
             loss = loss + self.presence_weight * per_structure_presence_loss(present, target)
@@ -152,4 +198,5 @@ class BCEDiceLoss(nn.Module):
             config.dice_weight,
             config.smooth,
             presence_weight=config.presence_weight,
+            lovasz_weight=config.lovasz_weight,
         )
