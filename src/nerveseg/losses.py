@@ -15,8 +15,9 @@ loss (the same operations on the same ``(N, H*W)`` values).
 
 The Lovasz hinge (Berman et al., CVPR 2018) is the convex surrogate of one image's Jaccard
 loss: the hinge errors sorted from worst to best, each weighted by how much it raises the
-Jaccard loss when the ones before it are already wrong. Dice is a monotone function of Jaccard
-on one image, so it optimises the score itself rather than a smooth stand-in; off unless
+Jaccard loss when the ones before it are already wrong. On confident predictions it equals the
+frame's Jaccard loss times the margin, and Dice is a monotone function of Jaccard on one frame:
+it is tight on the score where BCE and soft Dice only lean towards it. Off unless
 ``lovasz_weight`` is set. On an empty mask it charges only the worst pixel's hinge, so a frame
 predicted empty with every logit below -1 costs nothing.
 
@@ -39,7 +40,8 @@ from nerveseg.settings import setting
 
 @dataclass
 class LossConfig:
-    """BCE + soft Dice, both per image; the presence term only with ``model.presence_head``."""
+    """BCE + soft Dice (+ Lovasz hinge), each per image; the presence term only with
+    ``model.presence_head``."""
 
     bce_weight: float = setting(1.0, at_least=0.0)
     dice_weight: float = setting(1.0, at_least=0.0)
