@@ -170,8 +170,9 @@ CANDIDATES = {
         "augment.elastic_p=0.8",
         *epochs(22),
     ],
-    # the loss that is the score: the Lovasz hinge optimises each frame's Jaccard, so its Dice,
-    # where BCE and soft Dice are smooth stand-ins; added to them, or in soft Dice's place
+    # a loss tight on the score: the Lovasz hinge equals each frame's Jaccard loss times the
+    # margin on confident predictions, where BCE and soft Dice only lean towards it; added to
+    # them, or in soft Dice's place
     "cpu-attention-unet-lovasz": [
         "model.name=attention_unet",
         "loss.lovasz_weight=1",

@@ -166,11 +166,11 @@ class BCEDiceLoss(nn.Module):
         lovasz_weight: float = 0.0,
     ):
         super().__init__()
-        self.lovasz_weight = lovasz_weight
         self.bce_weight = bce_weight
         self.dice_weight = dice_weight
         self.smooth = smooth
         self.presence_weight = presence_weight
+        self.lovasz_weight = lovasz_weight
 
     def forward(self, output: torch.Tensor | tuple, target: torch.Tensor) -> torch.Tensor:
         return self.per_structure(output, target).mean(1).mean()
