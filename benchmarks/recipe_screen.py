@@ -184,6 +184,11 @@ CANDIDATES = {
         "loss.dice_weight=0",
         *epochs(22),
     ],
+    # a learning curve: the preset on 16 and 8 of a fold's 32 training subjects (the same
+    # held-out subjects, the same 22 epochs), to see whether more labelled subjects or more
+    # fitting is what the score lacks
+    "preset-16-subjects": ["data.train_subjects=16"],
+    "preset-8-subjects": ["data.train_subjects=8"],
 }
 
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from nerveseg.data.splits import fold_by_subject, split_by_subject
+from nerveseg.data.splits import fewer_training_subjects, fold_by_subject, split_by_subject
 from nerveseg.errors import NervesegError
 
 
@@ -75,3 +75,23 @@ def test_bad_fold_requests(folds, fold, message):
     subjects, has_nerve = _subjects_with_empty_shares(5)
     with pytest.raises(NervesegError, match=message):
         fold_by_subject(subjects, has_nerve, folds, fold, seed=0)
+
+
+def test_fewer_training_subjects_keeps_whole_subjects_and_leaves_validation_alone():
+    subjects = [str(s) for s in range(10) for _ in range(4)]
+    train, _ = fold_by_subject(subjects, [True] * len(subjects), folds=5, fold=0, seed=0)
+    fewer = fewer_training_subjects(subjects, train, count=3, seed=0)
+    kept = {subjects[i] for i in fewer}
+    assert len(kept) == 3 and kept <= {subjects[i] for i in train}
+    # every frame of a kept subject stays: whole subjects, not frames, are dropped
+    assert len(fewer) == 3 * 4
+    assert set(fewer.tolist()) <= set(train.tolist())
+    assert fewer_training_subjects(subjects, train, count=3, seed=0).tolist() == fewer.tolist()
+    assert fewer_training_subjects(subjects, train, count=3, seed=1).tolist() != fewer.tolist()
+
+
+@pytest.mark.parametrize("count", [0, 8, 20])
+def test_fewer_training_subjects_zero_or_too_many_keeps_all(count):
+    subjects = [str(s) for s in range(10) for _ in range(2)]
+    train, _ = fold_by_subject(subjects, [True] * len(subjects), folds=5, fold=1, seed=0)
+    assert fewer_training_subjects(subjects, train, count, seed=0).tolist() == train.tolist()

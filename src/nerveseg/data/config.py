@@ -27,6 +27,9 @@ class DataConfig:
     folds: int = setting(0, at_least=0)  # >= 2: k-fold cross-validation by subject
     fold: int = setting(0, at_least=0)  # the fold validated on
     split_seed: int = 0
+    # Train on this many of the training subjects (drawn by split_seed; 0 = all): learning
+    # curves, what more labelled subjects would buy. The validation side is unchanged.
+    train_subjects: int = setting(0, at_least=0)
     skip_bad: bool = False
     cache: bool = True  # decode and resize once, reuse while files and settings are unchanged
     cache_dir: str = ""  # default: $NERVESEG_CACHE or ~/.cache/nerveseg

@@ -74,6 +74,23 @@ def fold_by_subject(
     return np.flatnonzero(~is_val), np.flatnonzero(is_val)
 
 
+def fewer_training_subjects(
+    subjects: Sequence[str], train_idx: np.ndarray, count: int, seed: int
+) -> np.ndarray:
+    """``train_idx`` cut down to the frames of ``count`` of its subjects, drawn by ``seed``.
+
+    A learning curve asks what more labelled subjects would buy: train on fewer of them and
+    watch the held-out score, with the validation side of the split left exactly as it was.
+    ``count`` of 0, or at least the number of training subjects, keeps them all.
+    """
+    unique = sorted({subjects[i] for i in train_idx}, key=_natural_key)
+    if count <= 0 or count >= len(unique):
+        return train_idx
+    rng = np.random.default_rng(seed)
+    kept = set(rng.choice(np.array(unique, dtype=object), size=count, replace=False).tolist())
+    return np.array([i for i in train_idx if subjects[i] in kept], dtype=train_idx.dtype)
+
+
 def assign_folds(
     subjects: Sequence[str], has_nerve: Sequence[bool], folds: int, seed: int
 ) -> dict[str, int]:

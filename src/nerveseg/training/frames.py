@@ -21,7 +21,7 @@ from nerveseg.data.labels import labels_of
 from nerveseg.data.loading import LoadedSet, load_set
 from nerveseg.data.quality.cleaning import clean_training_frames
 from nerveseg.data.samples import discover_labelled
-from nerveseg.data.splits import fold_by_subject, split_by_subject
+from nerveseg.data.splits import fewer_training_subjects, fold_by_subject, split_by_subject
 from nerveseg.data.structures import unpack
 from nerveseg.data.sweeps import with_sweep_subjects
 from nerveseg.errors import NervesegError
@@ -131,15 +131,20 @@ def warn_about_labels(data: LoadedSet, root: Path) -> None:
 def split_frames(
     config: DataConfig, data: LoadedSet, run: Path, resume: bool
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any] | None]:
-    """Training and validation indices: by subject, or by fold; a resumed run keeps its own.
+    """Training and validation indices: by subject, or by fold, then ``data.train_subjects`` of
+    the training subjects only when set; a resumed run keeps the frames its ``split.json`` names.
 
     The third item is the ``split.json`` record of a new split (None when resumed).
     """
     names = [s.name for s in data.samples]
     if resume and (run / runs.SPLIT).is_file():
-        val_names = set(runs.read_json(run / runs.SPLIT)["val"])
-        is_val = np.array([n in val_names for n in names])
-        return np.flatnonzero(~is_val), np.flatnonzero(is_val), None
+        split = runs.read_json(run / runs.SPLIT)
+        train_names, val_names = set(split["train"]), set(split["val"])
+        return (
+            np.array([i for i, n in enumerate(names) if n in train_names], dtype=np.int64),
+            np.array([i for i, n in enumerate(names) if n in val_names], dtype=np.int64),
+            None,
+        )
     subjects = [s.subject for s in data.samples]
     if config.folds:
         has_nerve = data.masks.reshape(len(names), -1).any(1).tolist()
@@ -148,6 +153,9 @@ def split_frames(
         )
     else:
         train_idx, val_idx = split_by_subject(subjects, config.val_fraction, config.split_seed)
+    train_idx = fewer_training_subjects(
+        subjects, train_idx, config.train_subjects, config.split_seed
+    )
     record = {
         "folds": config.folds,
         "fold": config.fold,
