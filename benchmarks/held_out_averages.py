@@ -55,7 +55,7 @@ from torch.nn import functional as F
 from nerveseg.errors import ConfigError
 from nerveseg.evaluation.fit import fit_postprocess
 from nerveseg.evaluation.frame_scorer import FrameScorer
-from nerveseg.evaluation.holdout import HeldOut, predict_frames, validation_samples
+from nerveseg.evaluation.holdout import HeldOut, predict_frames, split_samples
 from nerveseg.inference.predictor import BatchOutput, Predictor
 from nerveseg.inference.sources import open_predictor
 from nerveseg.postprocess import PostprocessParams
@@ -162,7 +162,7 @@ def held_out(candidate: Path, fold: int, view: View) -> HeldOut:
     run = candidate / f"fold-{fold}"
     opened = open_predictor(run)
     opened.predictor = ViewPredictor(opened.predictor, view)
-    return predict_frames(opened, validation_samples(run), source="validation")[0]
+    return predict_frames(opened, split_samples(run), source="validation")[0]
 
 
 def averaged(members: list[HeldOut]) -> HeldOut:

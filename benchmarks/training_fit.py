@@ -20,18 +20,14 @@ from pathlib import Path
 
 import numpy as np
 
-from nerveseg import runs
-from nerveseg.data.samples import discover_labelled
 from nerveseg.evaluation.frame_scorer import FrameScorer
-from nerveseg.evaluation.holdout import predict_frames
+from nerveseg.evaluation.holdout import predict_frames, split_samples
 from nerveseg.inference.sources import open_predictor
 
 
 def part_row(run: Path, part: str) -> str:
     """One line for the frames ``split.json`` lists under ``part`` (``train`` or ``val``)."""
-    split = runs.read_json(run / runs.SPLIT)
-    wanted = set(split[part])
-    samples = [s for s in discover_labelled(Path(split["data"])) if s.name in wanted]
+    samples = split_samples(run, part=part)
     held = predict_frames(open_predictor(run, device="cpu"), samples)[0]
     scorer = FrameScorer.from_holdout(held)
     dice = scorer.per_image(held.postprocess)

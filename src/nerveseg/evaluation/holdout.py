@@ -224,20 +224,22 @@ def _validation(
     run: Path, data_root: Path | None, *, device: str, tta: bool, batch_size: int
 ) -> list[HeldOut]:
     opened = open_predictor(run, device=device, tta=tta)
-    samples = validation_samples(run, data_root)
+    samples = split_samples(run, data_root)
     return predict_frames(opened, samples, batch_size=batch_size, source="validation")
 
 
-def validation_samples(run: Path, data_root: Path | None = None) -> list[Sample]:
-    """The frames a single run held out for validation (its ``split.json``), found in the data
-    folder it trained on or in ``data_root``."""
+def split_samples(run: Path, data_root: Path | None = None, *, part: str = "val") -> list[Sample]:
+    """The frames a single run held out for validation (``part="val"``) or trained on
+    (``part="train"``), as its ``split.json`` lists them, found in the data folder it trained on
+    or in ``data_root``."""
     split = runs.read_json(Path(run) / runs.SPLIT)
     root = Path(data_root) if data_root else Path(split["data"])
-    wanted = set(split["val"])
+    wanted = set(split[part])
     samples = [s for s in discover_labelled(root) if s.name in wanted]
     if not samples:
+        kind = "validation" if part == "val" else "training"
         raise NervesegError(
-            f"none of {Path(run).name}'s validation frames are in {root}; pass --split all to "
+            f"none of {Path(run).name}'s {kind} frames are in {root}; pass --split all to "
             "score every frame of another data set"
         )
     return samples

@@ -128,6 +128,12 @@ def warn_about_labels(data: LoadedSet, root: Path) -> None:
         )
 
 
+def _indices_named(names: list[str], wanted: list[str]) -> np.ndarray:
+    """Positions in ``names`` of the frames a ``split.json`` list names, in data order."""
+    chosen = set(wanted)
+    return np.array([i for i, n in enumerate(names) if n in chosen], dtype=np.int64)
+
+
 def split_frames(
     config: DataConfig, data: LoadedSet, run: Path, resume: bool
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any] | None]:
@@ -139,12 +145,7 @@ def split_frames(
     names = [s.name for s in data.samples]
     if resume and (run / runs.SPLIT).is_file():
         split = runs.read_json(run / runs.SPLIT)
-        train_names, val_names = set(split["train"]), set(split["val"])
-        return (
-            np.array([i for i, n in enumerate(names) if n in train_names], dtype=np.int64),
-            np.array([i for i, n in enumerate(names) if n in val_names], dtype=np.int64),
-            None,
-        )
+        return _indices_named(names, split["train"]), _indices_named(names, split["val"]), None
     subjects = [s.subject for s in data.samples]
     if config.folds:
         has_nerve = data.masks.reshape(len(names), -1).any(1).tolist()
